@@ -1,0 +1,134 @@
+"""What the benchmarks share: the environment they run MagFlow in, the machine, and the output format."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/magflow_bench")
+
+
+def _derived_key(label: str) -> str:
+    return hashlib.sha256(f"magflow-bench-{label}".encode()).hexdigest()
+
+
+FERNET_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"magflow-bench-fernet").digest()).decode()
+
+
+def bench_env(database_url: str = BENCH_DATABASE_URL, **extra: str) -> dict[str, str]:
+    """Production-like settings (DEBUG off, real keys) for a throw-away bench database.
+
+    The keys are derived from fixed labels so that the seeder, the server and the sync all decrypt
+    the same bench account passwords; they protect nothing but benchmark data.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TEST_", "PYTEST"))}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "magflow.settings",
+            "DATABASE_URL": database_url,
+            "DEBUG": "false",
+            "SECRET_KEY": _derived_key("secret"),
+            "JWT_SIGNING_KEY": _derived_key("jwt"),
+            "MAGFLOW_ENCRYPTION_KEY": FERNET_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+            # The load generator is one client address: DRF's per-user throttle would turn load into 429s.
+            "API_THROTTLE_USER": "100000000/min",
+            "API_THROTTLE_ANON": "100000000/min",
+            "AXES_ENABLED": "false",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def use_bench_env(database_url: str = BENCH_DATABASE_URL, **extra: str) -> None:
+    """Put the bench environment into this process and set Django up."""
+    os.environ.update(bench_env(database_url, **extra))
+    for key in [k for k in os.environ if k.startswith("TEST_")]:
+        del os.environ[key]
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def create_database(database_url: str = BENCH_DATABASE_URL, drop: bool = False) -> None:
+    """Create (or re-create) the bench database on PostgreSQL and migrate it."""
+    name = database_url.rsplit("/", 1)[1]
+    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and drop:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = None
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "--skip-checks", "-v0"],
+        cwd=ROOT,
+        env=bench_env(database_url),
+        check=True,
+    )
+
+
+def machine() -> str:
+    """One line: CPU model, cores, memory, OS, Python and PostgreSQL versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB RAM"
+                break
+    except OSError:
+        pass
+    postgres = ""
+    try:
+        import psycopg
+
+        with psycopg.connect(BENCH_DATABASE_URL.rsplit("/", 1)[0] + "/postgres") as conn:
+            postgres = "PostgreSQL " + conn.execute("SHOW server_version").fetchone()[0].split()[0]
+    except Exception:  # noqa: BLE001 (the machine line must not fail for want of a server)
+        postgres = "PostgreSQL unreachable"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, {postgres}"
+    )
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The pct-th percentile (nearest-rank), 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
