@@ -1,0 +1,447 @@
+"""The REST API under load: 100,000 offers in PostgreSQL, gunicorn on loopback, wrk as the load tool.
+
+    .venv/bin/python bench/bench_api.py [--offers 100000] [--duration 10] [--clients 1,20] [--no-sync]
+
+For each endpoint (the offers list: a page of 50, a filter and a search; the seed-compatible products
+list), at each number of concurrent clients, alone and then while a sync runs: requests/s, p50, p95,
+p99 and errors. Targets: p95 under 50 ms at one client and under 150 ms at 20; zero errors.
+
+The server is `gunicorn magflow.wsgi` with DEBUG off and production settings (bench/common.py).
+"While a sync runs" means a second process syncing a third account (`live`) from the HTTP sandbox
+in a loop, with the rate limit off on both sides (the hardest case for the database: eMAG's real
+limit of 3 requests/s would write at most 300 offers/s). Each loop first deletes that account's
+offers, so every pass inserts them all again rather than skipping unchanged rows.
+
+The load tool is wrk (`apt-get install wrk`), closed loop: N connections, each sending its next
+request when the previous answer arrives. Without wrk, a threaded Python generator does the same
+(it shares the two cores with the server, so its figures are a little worse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.client import HTTPConnection
+from pathlib import Path
+
+from common import (
+    BENCH_DATABASE_URL,
+    PYTHON,
+    ROOT,
+    bench_env,
+    create_database,
+    machine,
+    markdown_table,
+    percentile,
+)
+
+BENCH_USER = "bench-viewer@example.com"
+BENCH_PASSWORD = "bench-Viewer-passw0rd-not-secret"
+LIVE_ACCOUNT = "live"
+
+ENDPOINTS = {
+    "offers page of 50": "/api/v1/emag/offers/?page_size=50",
+    "offers filtered": "/api/v1/emag/offers/?page_size=50&account=main&status=1&sellable=true&stock_min=10",
+    "offers search": "/api/v1/emag/offers/?page_size=50&search=lampa",
+    "products/all (seed API)": "/api/v1/emag/enhanced/products/all?account_type=both&limit=50",
+}
+TARGET_P95_MS = {1: 50.0, 20: 150.0}
+
+WRK_SCRIPT = """
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, ' ..
+    '"status": %d, "timeout": %d, "p50": %d, "p95": %d, "p99": %d, "max": %d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback)
+                return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def prepare_database(database_url: str, offers: int, reseed: bool) -> int:
+    """Make sure the bench database holds `offers` seeded offers and the bench user; returns the count."""
+    create_database(database_url)
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "bench")!r})
+from common import use_bench_env
+use_bench_env({database_url!r})
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from emag.models import Offer
+from seed_offers import seed
+seeded = Offer.objects.filter(account__name__in=["main", "fbe"]).count()
+if {reseed!r} or seeded != {offers}:
+    print(seed({offers}, reset=True))
+user, _ = get_user_model().objects.get_or_create(email={BENCH_USER!r}, defaults={{"is_staff": True}})
+user.set_password({BENCH_PASSWORD!r})
+user.save()
+user.groups.add(Group.objects.get(name="viewer"))
+print("OFFERS", Offer.objects.filter(account__name__in=["main", "fbe"]).count())
+"""
+    out = subprocess.run(
+        [PYTHON, "-c", script], cwd=ROOT, env=bench_env(database_url), check=True, capture_output=True, text=True
+    ).stdout
+    for line in out.splitlines():
+        if line.startswith("{"):
+            print(f"  seeded: {line}")
+    return int(out.rsplit("OFFERS", 1)[1].split()[0])
+
+
+class Server:
+    """gunicorn on a free loopback port, with the bench environment."""
+
+    def __init__(self, database_url: str, workers: int, worker_class: str, threads: int) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        command = [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "magflow.wsgi",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            worker_class,
+            "--threads",
+            str(threads),
+            "--backlog",
+            "256",
+            "--log-level",
+            "warning",
+        ]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=bench_env(database_url))  # noqa: S603
+        wait_for(self.base + "/health")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def login(base: str) -> str:
+    body = json.dumps({"username": BENCH_USER, "password": BENCH_PASSWORD}).encode()
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        base + "/api/v1/auth/login", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.load(response)["access_token"]
+
+
+def check_endpoint(base: str, token: str, path: str) -> tuple[int, int]:
+    """One request before the load: it must answer 200 with JSON; returns (items on the page, bytes)."""
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        raw = response.read()
+    data = json.loads(raw)
+    items = data.get("results") or data.get("products") or data.get("offers") or []
+    return len(items), len(raw)
+
+
+def run_wrk(base: str, token: str, path: str, clients: int, duration: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    try:
+        result = subprocess.run(
+            [
+                "wrk",
+                f"-t{min(clients, 2)}",
+                f"-c{clients}",
+                f"-d{duration}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script.name,
+                base + path,
+            ],
+            env={**os.environ, "BENCH_TOKEN": token},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        os.unlink(script.name)
+    line = next(line for line in result.stdout.splitlines() if line.startswith("WRK_RESULT "))
+    data = json.loads(line.split(" ", 1)[1])
+    non_2xx = 0
+    for text in result.stdout.splitlines():
+        if "Non-2xx or 3xx responses" in text:
+            non_2xx = int(text.rsplit(":", 1)[1])
+    errors = data["connect"] + data["read"] + data["write"] + data["timeout"] + max(data["status"], non_2xx)
+    return {
+        "requests": data["requests"],
+        "rps": data["requests"] / (data["duration_us"] / 1e6),
+        "p50": data["p50"] / 1000,
+        "p95": data["p95"] / 1000,
+        "p99": data["p99"] / 1000,
+        "max": data["max"] / 1000,
+        "errors": errors,
+    }
+
+
+def run_python_load(base: str, token: str, path: str, clients: int, duration: int) -> dict:
+    """wrk's closed loop in threads, for machines without wrk."""
+    host, port = base.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + duration
+
+    def client() -> None:
+        connection = HTTPConnection(host, int(port), timeout=10)
+        local: list[float] = []
+        local_errors = 0
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            try:
+                connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+                response = connection.getresponse()
+                response.read()
+                if response.status >= 400:
+                    local_errors += 1
+                if response.getheader("Connection", "").lower() == "close":
+                    connection.close()
+            except OSError:
+                local_errors += 1
+                connection.close()
+                connection = HTTPConnection(host, int(port), timeout=10)
+                continue
+            local.append((time.perf_counter() - started) * 1000)
+        with lock:
+            latencies.extend(local)
+            errors[0] += local_errors
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies, default=0.0),
+        "errors": errors[0],
+    }
+
+
+SYNC_LOOP = """
+import sys, time
+sys.path.insert(0, {bench!r})
+from common import use_bench_env
+use_bench_env({database_url!r}, EMAG_RATE_LIMIT_ENABLED="false")
+from emag.models import Offer, SellerAccount, SyncRun
+from emag.sync import sync_offers
+account, _ = SellerAccount.objects.update_or_create(
+    name={live!r},
+    defaults={{"kind": "main", "platform": "custom", "base_url": {base_url!r}, "username": {username!r}}},
+)
+account.set_password({password!r})
+account.save()
+SyncRun.objects.filter(account=account, status__in=["queued", "running"]).update(status="abandoned")
+passes = 0
+while True:
+    Offer.objects.filter(account=account).delete()
+    started = time.monotonic()
+    run = sync_offers(account, trigger=SyncRun.Trigger.COMMAND)
+    passes += 1
+    took = time.monotonic() - started
+    print(f"SYNC pass {{passes}}: {{run.status}} {{run.fetched}} offers in {{took:.1f}} s", flush=True)
+"""
+
+
+class SyncLoad:
+    """The HTTP sandbox and a process syncing the `live` account from it, over and over."""
+
+    def __init__(self, database_url: str, offers: int) -> None:
+        self.database_url = database_url
+        port = free_port()
+        env = bench_env(database_url)
+        self.sandbox = subprocess.Popen(  # noqa: S603
+            [
+                PYTHON,
+                "manage.py",
+                "emag_sandbox",
+                "--port",
+                str(port),
+                "--offers",
+                str(offers),
+                "--seed",
+                "7",
+                "--no-rate-limit",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base_url = f"http://127.0.0.1:{port}/api-3"
+        wait_for(f"http://127.0.0.1:{port}/_sandbox/log", timeout=120)
+        script = SYNC_LOOP.format(
+            bench=str(ROOT / "bench"),
+            database_url=database_url,
+            live=LIVE_ACCOUNT,
+            base_url=base_url,
+            username="main@sandbox.magflow.local",
+            password="sandbox-main-secret",
+        )
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
+        self.loop = subprocess.Popen(  # noqa: S603
+            [PYTHON, "-c", script], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        # Let the first pass get going so the load meets a sync in full swing.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self._offers_written():
+            if self.loop.poll() is not None:
+                raise RuntimeError("the sync loop died: " + Path(self.log.name).read_text()[-2000:])
+            time.sleep(0.5)
+
+    def _offers_written(self) -> bool:
+        import psycopg
+
+        with psycopg.connect(self.database_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM emag_offer o JOIN emag_selleraccount a ON a.id = o.account_id WHERE a.name = %s",
+                [LIVE_ACCOUNT],
+            ).fetchone()
+        return row[0] > 0
+
+    def stop(self) -> str:
+        for process in (self.loop, self.sandbox):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        text = Path(self.log.name).read_text()
+        os.unlink(self.log.name)
+        return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--offers", type=int, default=100_000)
+    parser.add_argument("--reseed", action="store_true", help="Seed again even if the count is right.")
+    parser.add_argument("--duration", type=int, default=10, help="Seconds of load per figure.")
+    parser.add_argument("--clients", default="1,20", help="Concurrent clients, comma-separated.")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--worker-class", default="sync")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-sync", action="store_true", help="Skip the figures taken while a sync runs.")
+    parser.add_argument("--sync-offers", type=int, default=20_000, help="Offers in the live account's sandbox.")
+    parser.add_argument("--load-tool", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--database-url", default=BENCH_DATABASE_URL)
+    args = parser.parse_args()
+
+    tool = args.load_tool
+    if tool == "auto":
+        tool = "wrk" if shutil.which("wrk") else "python"
+    load = run_wrk if tool == "wrk" else run_python_load
+    clients = [int(c) for c in args.clients.split(",")]
+
+    print(f"machine: {machine()}")
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    count = prepare_database(args.database_url, args.offers, args.reseed)
+    print(
+        f"offers in the database: {count}; server: gunicorn, {args.workers} {args.worker_class} workers"
+        f" x {args.threads} threads; load tool: {tool}; {args.duration} s per figure"
+    )
+
+    server = Server(args.database_url, args.workers, args.worker_class, args.threads)
+    rows: list[list[object]] = []
+    results: list[dict] = []
+    try:
+        phases = [False] if args.no_sync else [False, True]
+        for during_sync in phases:
+            sync = SyncLoad(args.database_url, args.sync_offers) if during_sync else None
+            try:
+                for name, path in ENDPOINTS.items():
+                    token = login(server.base)
+                    items, size = check_endpoint(server.base, token, path)
+                    # Warm the workers (connections, caches) so the figure is the steady state.
+                    load(server.base, token, path, max(clients), 2)
+                    for n in clients:
+                        figure = load(server.base, token, path, n, args.duration)
+                        target = TARGET_P95_MS.get(n)
+                        verdict = "" if target is None else ("met" if figure["p95"] < target else "MISSED")
+                        label = "during sync" if during_sync else "alone"
+                        print(
+                            f"api {name} | {n} clients | {label}: {figure['rps']:.0f} req/s, "
+                            f"p50 {figure['p50']:.1f} ms, p95 {figure['p95']:.1f} ms, p99 {figure['p99']:.1f} ms, "
+                            f"errors {figure['errors']} / {figure['requests']} ({items} items, {size // 1024} KiB)"
+                            + (f", p95 target {target:.0f} ms {verdict}" if target else ""),
+                            flush=True,
+                        )
+                        results.append({"endpoint": name, "clients": n, "during_sync": during_sync, **figure})
+                        rows.append(
+                            [
+                                name,
+                                n,
+                                label,
+                                f"{figure['rps']:.0f}",
+                                f"{figure['p50']:.1f}",
+                                f"{figure['p95']:.1f}",
+                                f"{figure['p99']:.1f}",
+                                f"{figure['errors']}/{figure['requests']}",
+                                f"< {target:.0f} ms {verdict}" if target else "",
+                            ]
+                        )
+            finally:
+                if sync is not None:
+                    log = sync.stop()
+                    passes = [line for line in log.splitlines() if line.startswith("SYNC")]
+                    print(f"sync during the load: {len(passes)} full passes; " + (passes[-1] if passes else log[-500:]))
+    finally:
+        server.stop()
+
+    print()
+    print(f"API under load, {count:,} offers in PostgreSQL (machine: {machine()})")
+    print()
+    print(
+        markdown_table(
+            ["endpoint", "clients", "sync", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors/requests", "p95 target"],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
