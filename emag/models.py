@@ -227,6 +227,9 @@ class SyncRun(models.Model):
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the process running it.")
     attempts = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    # True once the run (with the runs it resumed) read every page up to eMAG's end:
+    # only such a run may mark vanished offers as no longer present.
+    is_full_read = models.BooleanField(default=False, help_text="Read every page of the catalogue.")
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
