@@ -64,6 +64,7 @@ MAX_SINGLE_SLEEP_SECONDS = 1.0
 
 # Patched by tests that must not really sleep.
 _sleep = time.sleep
+_monotonic = time.monotonic
 
 
 def bucket_for_route(route: str) -> str:
@@ -121,15 +122,16 @@ def acquire(account_id: int, bucket: str) -> float:
     if not is_enabled():
         return 0.0
     backend = _redis_backend if getattr(settings, "REDIS_URL", "") else _database_backend
-    started = time.monotonic()
+    started = _monotonic()
+    waited = 0.0
     while True:
-        waited = time.monotonic() - started
         wait = backend.try_acquire(account_id, bucket, limit, waited)
         if wait <= 0:
             if waited > 0:
                 logger.debug("rate limiter: account %s bucket %s waited %.3f s", account_id, bucket, waited)
             return waited
         _pause(wait)
+        waited = _monotonic() - started
 
 
 def record_throttled(account_id: int, bucket: str) -> None:
