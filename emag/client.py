@@ -55,7 +55,11 @@ USER_AGENT = "MagFlow/1.0 (+eMAG Marketplace integration)"
 _IP_NOT_ALLOWED_RE = re.compile(r"invalid vendor ip", re.IGNORECASE)
 # A product save whose only complaints are about documentation (images, characteristics,
 # descriptions) is still saved by eMAG: those messages are warnings, not a refusal.
-_DOCUMENTATION_RE = re.compile(r"documentation|image|characteristic|description|doc_errors|translation", re.IGNORECASE)
+_DOCUMENTATION_RE = re.compile(
+    r"documentation|\bimages?\b|characteristic|translation|is not a valid EAN"
+    r"|\binvalid (name|brand|description|category_id|vendor_category_id|warranty|url)\b",
+    re.IGNORECASE,
+)
 
 
 # --- Errors ----------------------------------------------------------------------------------------------------
