@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
@@ -545,6 +546,11 @@ class EmagClient:
                 f"{route}: answer stalled ({_describe_transport_error(exc)})", route=route, status_code=None
             ) from None
         except requests.RequestException as exc:
+            # requests reports a read timeout met while streaming the body as a ConnectionError.
+            if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ReadTimeoutError):
+                raise EmagTimeout(
+                    f"{route}: answer stalled ({_describe_transport_error(exc)})", route=route, status_code=None
+                ) from None
             # The connection broke mid-body (a truncated answer): worth another try.
             raise EmagBadResponse(
                 f"{route}: answer cut short ({_describe_transport_error(exc)})",
