@@ -54,6 +54,11 @@ MAX_MESSAGE_CHARS = 500
 USER_AGENT = "MagFlow/1.0 (+eMAG Marketplace integration)"
 
 _IP_NOT_ALLOWED_RE = re.compile(r"invalid vendor ip", re.IGNORECASE)
+# eMAG sometimes answers `isError: true` for its own trouble ("Please try again later"):
+# that is an outage to retry, not a refusal of what was sent.
+_TRANSIENT_RE = re.compile(
+    r"try again|retry|temporar|internal error|unavailable|timed? ?out|overload|maintenance", re.IGNORECASE
+)
 # A product save whose only complaints are about documentation (images, characteristics,
 # descriptions) is still saved by eMAG: those messages are warnings, not a refusal.
 _DOCUMENTATION_RE = re.compile(
@@ -619,6 +624,8 @@ class EmagClient:
         if is_error is True:
             if any(_IP_NOT_ALLOWED_RE.search(m) for m in messages):
                 raise EmagIPNotAllowed(_join(route, messages), messages=messages, route=route, status_code=status)
+            if messages and all(_TRANSIENT_RE.search(m) for m in messages):
+                raise EmagUnavailable(_join(route, messages), messages=messages, route=route, status_code=status)
             raise EmagRejected(
                 _join(route, messages or ["isError without a message"]),
                 messages=messages,

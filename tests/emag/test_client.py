@@ -296,6 +296,19 @@ def test_it_retries_transient_failures_then_raises_the_named_error(client, mocke
     assert client.stats.retries == settings.EMAG_MAX_TRIES - 1
 
 
+@pytest.mark.parametrize(
+    "message",
+    ["An error occurred while processing your request. Please try again later.", "Service temporarily unavailable."],
+)
+def test_it_retries_an_iserror_answer_that_reports_emag_trouble(client, mocked_responses, message):
+    trouble = answer(body={**OK, "isError": True, "messages": [message]})
+    seen = script(mocked_responses, responses.POST, "product_offer/read", trouble, answer(body={**OK, "results": []}))
+
+    assert client.read_offers() == []
+    assert len(seen) == 2
+    assert list(ApiCall.objects.order_by("attempt").values_list("outcome", flat=True)) == ["unavailable", "ok"]
+
+
 def test_it_treats_a_body_cut_short_as_transient_and_succeeds_on_the_next_try(client, mocked_responses):
     cut = (200, {"Content-Type": "application/json", "Content-Length": "500"}, '{"isError": false, "res')
     good = answer(body={**OK, "results": [{"vat_id": 1, "vat_rate": 0.21}]})
