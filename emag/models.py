@@ -232,7 +232,9 @@ class SyncRun(models.Model):
     is_full_read = models.BooleanField(default=False, help_text="Read every page of the catalogue.")
     # A resumed run reads from here on; the pages before it come from the run it resumed.
     first_page = models.IntegerField(default=1, help_text="The page this run started reading from.")
-    notes = models.TextField(blank=True, help_text="What the run wants staff to know, such as why nothing was deactivated.")
+    notes = models.TextField(
+        blank=True, help_text="What the run wants staff to know, such as why nothing was deactivated."
+    )
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
