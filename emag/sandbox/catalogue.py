@@ -1,0 +1,691 @@
+"""The sandbox catalogue: products and per-account offers generated from a seed.
+
+Offers are kept as small slotted objects with prices in integer ten-thousandths, and turned into
+eMAG-shaped rows only when a page is read: generating 100,000 offers then costs about a second,
+where building every row dict up front would cost several.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+VALIDATION_STATUS_DESCRIPTIONS = {
+    0: "Draft",
+    1: "In MKTP validation",
+    2: "Awaiting Brand validation",
+    3: "Awaiting EAN validation",
+    4: "New Documentation validation pending",
+    5: "Brand rejected",
+    6: "EAN rejected",
+    8: "Documentation rejected",
+    9: "Approved documentation",
+    10: "Blocked",
+    11: "Documentation update validation pending",
+    12: "Update rejected",
+}
+VALIDATION_STATUS_ERRORS = {
+    5: ["Brand not allowed for this category."],
+    6: ["EAN already associated with another product."],
+    8: ["Main image has a watermark.", "Description is too short."],
+    10: ["Product blocked by eMAG."],
+    12: ["Updated name contains promotional text."],
+}
+SELLABLE_VALIDATION_STATUSES = frozenset({3, 9, 11, 12})
+OFFER_VALIDATION_DESCRIPTIONS = {1: "Saleable", 2: "Invalid price"}
+
+# VAT ids as vat/read answers them (Romania since August 2025).
+VAT_RATES = {1: Decimal("0.21"), 2: Decimal("0.11"), 3: Decimal("0.00")}
+HANDLING_TIMES = (0, 1, 2, 3, 4, 5, 6, 7, 10, 14, 21, 30)
+CURRENCY = "RON"
+UNIT = 10_000  # prices are kept in ten-thousandths of a RON
+MAX_OFFER_ID = 16_777_215
+
+
+@dataclass(frozen=True)
+class Characteristic:
+    id: int
+    name: str
+    values: tuple[str, ...]
+    is_mandatory: int = 0
+
+
+@dataclass(frozen=True)
+class Category:
+    id: int
+    name: str
+    parent_id: int | None
+    sku_prefix: str
+    nouns: tuple[str, ...]
+    spec: Characteristic
+    gross_prices: tuple[int, int]  # retail price range with VAT, in RON
+    vat_id: int = 1
+    warranty: tuple[int, ...] = (24,)
+    is_ean_mandatory: int = 1
+    is_warranty_mandatory: int = 1
+    family_type_id: int | None = None
+    benefit: str = ""
+
+
+COLOR = Characteristic(6861, "Culoare", ("Alb", "Negru", "Gri", "Roșu", "Albastru", "Verde", "Bej", "Argintiu", "Roz"))
+
+CATEGORIES: tuple[Category, ...] = (
+    Category(
+        3514,
+        "Lămpi de birou",
+        3500,
+        "LMP",
+        ("Lampă de birou LED", "Veioză cu abajur", "Lampă cu clemă", "Lampă de birou cu braț flexibil"),
+        Characteristic(5401, "Putere", ("5 W", "7 W", "8 W", "10 W", "12 W"), 1),
+        (59, 349),
+        benefit="Lumină caldă, reglabilă în trei trepte, potrivită pentru citit și lucru.",
+    ),
+    Category(
+        2711,
+        "Fierbătoare",
+        2700,
+        "FRB",
+        ("Fierbător electric", "Fierbător din sticlă", "Fierbător inox"),
+        Characteristic(5780, "Capacitate", ("1 L", "1,5 L", "1,7 L", "2 L"), 1),
+        (79, 429),
+        benefit="Oprire automată la fierbere și protecție la funcționarea fără apă.",
+    ),
+    Category(
+        1907,
+        "Pantofi sport bărbați",
+        1900,
+        "PSB",
+        ("Pantofi sport", "Adidași de alergare", "Încălțăminte sport", "Ghete de drumeție"),
+        Characteristic(6506, "Mărime", ("39 EU", "40 EU", "41 EU", "42 EU", "43 EU", "44 EU", "45 EU", "46 EU"), 1),
+        (149, 699),
+        warranty=(24,),
+        is_ean_mandatory=0,
+        family_type_id=95,
+        benefit="Talpă din spumă cu amortizare și căptușeală respirabilă.",
+    ),
+    Category(
+        2044,
+        "Tricouri damă",
+        2000,
+        "TRD",
+        ("Tricou din bumbac", "Tricou cu imprimeu", "Tricou sport", "Bluză cu mânecă scurtă"),
+        Characteristic(6507, "Mărime", ("XS", "S", "M", "L", "XL", "XXL"), 1),
+        (39, 159),
+        is_ean_mandatory=0,
+        is_warranty_mandatory=0,
+        warranty=(0,),
+        family_type_id=96,
+        benefit="Bumbac 100%, croială dreaptă, se spală la 30 de grade.",
+    ),
+    Category(
+        3120,
+        "Vase de gătit",
+        3100,
+        "VSG",
+        ("Cratiță cu capac", "Oală din inox", "Tigaie antiaderentă", "Tigaie din fontă", "Wok"),
+        Characteristic(5902, "Diametru", ("20 cm", "24 cm", "26 cm", "28 cm", "32 cm"), 1),
+        (69, 549),
+        benefit="Compatibil cu plite pe inducție, se poate spăla în mașina de vase.",
+    ),
+    Category(
+        1280,
+        "Aspiratoare",
+        1200,
+        "ASP",
+        ("Aspirator fără sac", "Aspirator vertical", "Aspirator de mână", "Aspirator robot"),
+        Characteristic(5401, "Putere", ("600 W", "700 W", "800 W", "900 W"), 1),
+        (299, 2499),
+        warranty=(24, 36),
+        benefit="Filtru HEPA lavabil și perie pentru păr de animale.",
+    ),
+    Category(
+        1593,
+        "Căști audio",
+        1500,
+        "CST",
+        ("Căști wireless", "Căști in-ear", "Căști cu microfon", "Căști over-ear cu anulare de zgomot"),
+        Characteristic(7120, "Conectivitate", ("Bluetooth 5.0", "Bluetooth 5.3", "Jack 3,5 mm", "USB-C"), 1),
+        (49, 1299),
+        benefit="Autonomie de până la 30 de ore și încărcare rapidă.",
+    ),
+    Category(
+        2856,
+        "Jucării de construcție",
+        2800,
+        "JCN",
+        ("Set de construcție", "Puzzle 3D", "Set de cuburi magnetice", "Macheta de asamblat"),
+        Characteristic(7340, "Număr piese", ("150 piese", "300 piese", "500 piese", "1000 piese", "1200 piese"), 1),
+        (49, 899),
+        warranty=(0, 24),
+        benefit="Recomandat copiilor de peste 6 ani; piesele sunt compatibile cu seturile clasice.",
+    ),
+    Category(
+        3401,
+        "Scule electrice",
+        3400,
+        "SCE",
+        ("Bormașină cu percuție", "Șurubelniță cu acumulator", "Polizor unghiular", "Fierăstrău pendular"),
+        Characteristic(7501, "Tensiune", ("12 V", "18 V", "20 V", "230 V"), 1),
+        (149, 1899),
+        warranty=(24, 36),
+        benefit="Mandrină rapidă, două viteze și lumină LED de lucru.",
+    ),
+    Category(
+        4102,
+        "Îngrijirea părului",
+        4100,
+        "PAR",
+        ("Șampon hidratant", "Balsam de păr", "Mască de păr", "Ulei pentru păr"),
+        Characteristic(7702, "Cantitate", ("200 ml", "250 ml", "400 ml", "500 ml"), 1),
+        (19, 129),
+        is_warranty_mandatory=0,
+        warranty=(0,),
+        benefit="Fără sulfați și parabeni, potrivit pentru utilizare zilnică.",
+    ),
+    Category(
+        4510,
+        "Cafea",
+        4500,
+        "CAF",
+        ("Cafea boabe", "Cafea măcinată", "Capsule cafea", "Cafea solubilă"),
+        Characteristic(7810, "Gramaj", ("250 g", "500 g", "1 kg"), 1),
+        (25, 189),
+        vat_id=2,
+        is_warranty_mandatory=0,
+        warranty=(0,),
+        benefit="Prăjire medie, note de ciocolată și alune.",
+    ),
+    Category(
+        2290,
+        "Lenjerii de pat",
+        2200,
+        "LNJ",
+        ("Lenjerie de pat din bumbac satinat", "Lenjerie de pat din finet", "Cuvertură matlasată"),
+        Characteristic(6120, "Dimensiune", ("1 persoană", "2 persoane", "200 x 220 cm"), 1),
+        (99, 459),
+        warranty=(0, 24),
+        benefit="Set complet cu cearșaf, plapumă și fețe de pernă, culori rezistente la spălare.",
+    ),
+    Category(
+        1745,
+        "Genți și rucsacuri laptop",
+        1700,
+        "GNT",
+        ("Rucsac laptop", "Geantă laptop", "Husă laptop", "Rucsac antifurt"),
+        Characteristic(7015, "Dimensiune laptop", ("13,3 inch", "14 inch", "15,6 inch", "17,3 inch"), 1),
+        (69, 449),
+        benefit="Compartiment căptușit și port USB pentru încărcare din mers.",
+    ),
+    Category(
+        5210,
+        "Grădină",
+        5200,
+        "GRD",
+        ("Furtun de grădină", "Stropitoare", "Foarfecă de grădină", "Set unelte de grădinărit"),
+        Characteristic(8001, "Lungime", ("15 m", "20 m", "25 m", "30 m", "50 m"), 0),
+        (29, 399),
+        benefit="Materiale rezistente la UV și la îngheț.",
+    ),
+)
+CATEGORY_BY_ID = {c.id: c for c in CATEGORIES}
+
+BRANDS = (
+    "Heinner",
+    "Star-Light",
+    "Albalux",
+    "Arctic",
+    "Samus",
+    "Utilis",
+    "Casa Ardeleană",
+    "Bucegi Outdoor",
+    "Țesătoria Mureș",
+    "Ștefănescu & Fiii",
+    "Făgăraș Sport",
+    "Dâmbovița Tools",
+    "Carpați",
+    "Cetățuia",
+    "Olt Design",
+    "Măgura Home",
+    "Vâlcea Line",
+    "Prahova Pro",
+)
+MODEL_LETTERS = "ABCDEFGHKLMNPRSTVXZ"
+PNK_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_SLUG_TABLE = str.maketrans("ăâîșşțţ", "aaisstt")
+
+
+def _pick(rng: random.Random, seq: tuple | list):
+    # random.choice costs three times as much, and generation draws millions of these.
+    return seq[int(rng.random() * len(seq))]
+
+
+def gtin_check_digit(body: str) -> int:
+    """The GS1 mod-10 check digit: weights 3, 1, 3, ... from the rightmost digit of the body."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10
+
+
+def ean13_check_digit(first12: str) -> int:
+    return gtin_check_digit(first12)
+
+
+def is_valid_ean(value: str) -> bool:
+    """EAN-8, UPC-A, EAN-13 or GTIN-14 with a correct check digit."""
+    if not value.isdigit() or len(value) not in (8, 12, 13, 14):
+        return False
+    return gtin_check_digit(value[:-1]) == int(value[-1])
+
+
+def format_price(units: int | None) -> str | None:
+    """Ten-thousandths to eMAG's four-decimal string ("84.0336")."""
+    if units is None:
+        return None
+    sign = "-" if units < 0 else ""
+    units = abs(units)
+    return f"{sign}{units // UNIT}.{units % UNIT:04d}"
+
+
+def price_units(value: Decimal) -> int:
+    return int((value * UNIT).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower().translate(_SLUG_TABLE)).strip("-")
+
+
+@dataclass(slots=True)
+class Product:
+    """An eMAG product (one PNK), shared by every account that sells it."""
+
+    part_number: str
+    part_number_key: str
+    name: str
+    brand: str
+    category_id: int
+    ean: list[str]
+    warranty: int
+    characteristics: list[dict]
+    family: dict | None
+    image_count: int
+    gross_price: int  # typical retail price with VAT, in units
+
+
+@dataclass(slots=True)
+class Offer:
+    """One account's offer on a product; the mutable state saves and drift change."""
+
+    id: int
+    product: Product
+    sale_price: int
+    recommended_price: int | None
+    min_sale_price: int
+    max_sale_price: int
+    best_offer_sale_price: int
+    best_offer_recommended_price: int
+    vat_id: int
+    status: int
+    stock: int
+    reserved: int
+    handling_time: int
+    number_of_offers: int
+    buy_button_rank: int
+    ownership: int
+    validation_status: int
+    offer_validation_status: int
+    offer_details_id: int
+    genius: tuple[int, int, int]
+    warehouse_id: int = 1
+    # Content a product_offer/save replaced (name, description, images, ...): shown instead of the product's.
+    content: dict = field(default_factory=dict)
+
+    @property
+    def part_number(self) -> str:
+        return self.content.get("part_number", self.product.part_number)
+
+    @property
+    def part_number_key(self) -> str:
+        return self.product.part_number_key
+
+    @property
+    def general_stock(self) -> int:
+        return self.stock
+
+    @property
+    def estimated_stock(self) -> int:
+        return max(0, self.stock - self.reserved)
+
+    @property
+    def is_sellable(self) -> bool:
+        return (
+            self.stock > 0
+            and self.status == 1
+            and self.offer_validation_status == 1
+            and self.validation_status in SELLABLE_VALIDATION_STATUSES
+        )
+
+    def to_row(self) -> dict:
+        """The record exactly as product_offer/read returns it."""
+        p = self.product
+        c = self.content
+        category = CATEGORY_BY_ID.get(p.category_id)
+        name = c.get("name", p.name)
+        validation = [
+            {
+                "value": self.validation_status,
+                "description": VALIDATION_STATUS_DESCRIPTIONS[self.validation_status],
+                "errors": VALIDATION_STATUS_ERRORS.get(self.validation_status),
+            }
+        ]
+        if "images" in c:
+            images = c["images"]
+        else:
+            images = [
+                {"url": _image_url(p.part_number_key, n), "display_type": 1 if n == 1 else 2}
+                for n in range(1, p.image_count + 1)
+            ]
+        benefit = category.benefit if category else ""
+        return {
+            "id": self.id,
+            "part_number_key": p.part_number_key,
+            "part_number": self.part_number,
+            "name": name,
+            "brand": c.get("brand", p.brand),
+            "category_id": c.get("category_id", p.category_id),
+            "vendor_category_id": c.get("vendor_category_id"),
+            "description": c.get("description", f"<p>{name}. {benefit}</p>"),
+            "url": c.get("url", f"https://www.emag.ro/{slugify(name)}/pd/{p.part_number_key}/"),
+            "sale_price": format_price(self.sale_price),
+            "recommended_price": format_price(self.recommended_price),
+            "min_sale_price": format_price(self.min_sale_price),
+            "max_sale_price": format_price(self.max_sale_price),
+            "best_offer_sale_price": format_price(self.best_offer_sale_price),
+            "best_offer_recommended_price": format_price(self.best_offer_recommended_price),
+            "currency": CURRENCY,
+            "vat_id": self.vat_id,
+            "status": self.status,
+            "stock": [{"warehouse_id": self.warehouse_id, "value": self.stock}],
+            "general_stock": self.general_stock,
+            "estimated_stock": self.estimated_stock,
+            "handling_time": [{"warehouse_id": self.warehouse_id, "value": self.handling_time}],
+            "warranty": c.get("warranty", p.warranty),
+            "ean": list(c.get("ean", p.ean)),
+            "images": [dict(i) for i in images],
+            "attachments": [dict(a) for a in c.get("attachments", [])],
+            "characteristics": [dict(x) for x in c.get("characteristics", p.characteristics)],
+            "family": dict(p.family) if p.family else None,
+            "number_of_offers": self.number_of_offers,
+            "buy_button_rank": self.buy_button_rank,
+            "ownership": self.ownership,
+            "offer_details": {
+                "id": self.offer_details_id,
+                "warranty_type": 1,
+                "supply_lead_time": 14,
+                "emag_club": 1,
+            },
+            "validation_status": validation,
+            "translation_validation_status": [dict(v) for v in validation],
+            "offer_validation_status": {
+                "value": self.offer_validation_status,
+                "description": OFFER_VALIDATION_DESCRIPTIONS[self.offer_validation_status],
+                "errors": None if self.offer_validation_status == 1 else ["Price outside the allowed range."],
+            },
+            "doc_errors": None if self.validation_status != 8 else VALIDATION_STATUS_ERRORS[8],
+            "genius_eligibility": self.genius[0],
+            "genius_eligibility_type": self.genius[1],
+            "genius_computed": self.genius[2],
+        }
+
+
+def _image_url(pnk: str, n: int) -> str:
+    digits = f"{int(pnk, 36) % 10**12:012d}"
+    return f"https://marketplace-static.emag.ro/resources/{digits[:3]}/{digits[3:6]}/{digits[6:9]}/{digits[9:]}/{n}.jpg"
+
+
+class ProductFactory:
+    """Draws unique products (SKU, PNK, EAN) from one random stream."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.skus: set[str] = set()
+        self.pnks: set[str] = set()
+        self.eans: set[str] = set()
+        self.family_seq = 1000
+
+    def unique_pnk(self) -> str:
+        r = self.rng.random
+        while True:
+            n = int(r() * 36**6)
+            chars = []
+            for _ in range(6):
+                n, d = divmod(n, 36)
+                chars.append(PNK_ALPHABET[d])
+            pnk = "D" + "".join(chars) + "BM"
+            if pnk not in self.pnks:
+                self.pnks.add(pnk)
+                return pnk
+
+    def unique_ean(self) -> str:
+        rng = self.rng
+        while True:
+            first12 = f"594{int(rng.random() * 10**9):09d}"
+            ean = first12 + str(ean13_check_digit(first12))
+            if ean not in self.eans:
+                self.eans.add(ean)
+                return ean
+
+    def unique_sku(self, prefix: str) -> str:
+        rng = self.rng
+        while True:
+            sku = f"{prefix}-{100 + int(rng.random() * 99899):03d}" + _pick(rng, ("", "", "", "-B", "-XL", "-2"))
+            if sku not in self.skus:
+                self.skus.add(sku)
+                return sku
+
+    def make(self) -> Product:
+        rng = self.rng
+        category = _pick(rng, CATEGORIES)
+        brand = _pick(rng, BRANDS)
+        noun = _pick(rng, category.nouns)
+        spec = _pick(rng, category.spec.values)
+        color = _pick(rng, COLOR.values)
+        model = f"{_pick(rng, MODEL_LETTERS)}{_pick(rng, MODEL_LETTERS)}-{100 + int(rng.random() * 899)}"
+        name = f"{noun} {brand} {model}, {spec}, {color.lower()}"
+        eans = [self.unique_ean()]
+        if rng.random() < 0.05:
+            eans.append(self.unique_ean())
+        family = None
+        if category.family_type_id is not None:
+            self.family_seq += 1
+            family = {
+                "id": self.family_seq,
+                "name": f"{noun} {brand} {model}",
+                "family_type_id": category.family_type_id,
+            }
+        low, high = category.gross_prices
+        gross = low + int(rng.random() * (high - low + 1)) * 100 + _pick(rng, (99, 90, 49, 0))
+        return Product(
+            part_number=self.unique_sku(category.sku_prefix),
+            part_number_key=self.unique_pnk(),
+            name=name,
+            brand=brand,
+            category_id=category.id,
+            ean=eans,
+            warranty=_pick(rng, category.warranty),
+            characteristics=[{"id": category.spec.id, "value": spec}, {"id": COLOR.id, "value": color}],
+            family=family,
+            image_count=_pick(rng, (1, 2, 2, 3, 4)),
+            gross_price=gross * 100,  # hundredths of a RON to ten-thousandths
+        )
+
+
+_VALIDATION_WEIGHTS = (
+    (9, 800),
+    (11, 30),
+    (3, 20),
+    (12, 10),
+    (1, 40),
+    (0, 10),
+    (4, 30),
+    (2, 10),
+    (8, 20),
+    (5, 10),
+    (6, 10),
+    (10, 10),
+)
+_VALIDATION_VALUES = [v for v, _ in _VALIDATION_WEIGHTS]
+_VALIDATION_CUM = []
+_total = 0
+for _v, _w in _VALIDATION_WEIGHTS:
+    _total += _w
+    _VALIDATION_CUM.append(_total)
+
+
+def make_offer(rng: random.Random, offer_id: int, product: Product, *, is_fbe: bool, details_id: int) -> Offer:
+    """Per-account offer state: prices without VAT within [min, max], stock, statuses."""
+    category = CATEGORY_BY_ID[product.category_id]
+    vat_rate = VAT_RATES[category.vat_id]
+    # A small per-account price difference, as a seller prices its FBE offers differently.
+    gross = product.gross_price * (1 + _pick(rng, (0, 0, 0, 0.02, -0.03, 0.05)))
+    sale = int(gross / (1 + float(vat_rate)))
+    min_price = int(sale * rng.uniform(0.55, 0.85)) // UNIT * UNIT
+    max_price = -(-int(sale * rng.uniform(1.3, 2.0)) // UNIT) * UNIT
+    recommended = None if rng.random() < 0.4 else int(sale * rng.uniform(1.05, 1.3))
+    number_of_offers = _pick(rng, (1, 1, 1, 2, 2, 3, 4, 6))
+    rank = 1 if number_of_offers == 1 or rng.random() < 0.55 else 2 + int(rng.random() * (number_of_offers - 1))
+    best = sale if rank == 1 else int(sale * rng.uniform(0.88, 0.99))
+    best_recommended = recommended if recommended is not None and rank == 1 else int(best * rng.uniform(1.0, 1.2))
+    draw = rng.random()
+    if draw < 0.12:
+        stock = 0
+    elif draw < 0.6:
+        stock = 1 + int(rng.random() * 19)
+    elif draw < 0.95:
+        stock = 20 + int(rng.random() * 230)
+    else:
+        stock = 250 + int(rng.random() * 2750)
+    reserved = _pick(rng, (0, 0, 0, 0, 0, 0, 1, 2)) if stock else 0
+    status_draw = rng.random()
+    status = 1 if status_draw < 0.88 else (0 if status_draw < 0.97 else 2)
+    validation = _VALIDATION_VALUES[_bisect(_VALIDATION_CUM, int(rng.random() * _total))]
+    offer_validation = 2 if rng.random() < 0.03 else 1
+    genius = (1, 1, 1) if rng.random() < 0.3 else (0, 0, 0)
+    return Offer(
+        id=offer_id,
+        product=product,
+        sale_price=sale,
+        recommended_price=recommended,
+        min_sale_price=min_price,
+        max_sale_price=max_price,
+        best_offer_sale_price=best,
+        best_offer_recommended_price=best_recommended,
+        vat_id=category.vat_id,
+        status=status,
+        stock=stock,
+        reserved=min(reserved, stock),
+        handling_time=0 if is_fbe else _pick(rng, (0, 1, 1, 1, 2, 3)),
+        number_of_offers=number_of_offers,
+        buy_button_rank=rank,
+        ownership=1 if rng.random() < 0.7 else 2,
+        validation_status=validation,
+        offer_validation_status=offer_validation,
+        offer_details_id=details_id,
+        genius=genius,
+        warehouse_id=2 if is_fbe else 1,
+    )
+
+
+def _bisect(cum: list[int], x: int) -> int:
+    lo, hi = 0, len(cum)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cum[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+class AccountCatalogue:
+    """One account's offers, in id order, with the indexes saves need."""
+
+    def __init__(self, offers: Iterable[Offer]):
+        self.offers: dict[int, Offer] = {}
+        self.ids: list[int] = []
+        self.by_part_number: dict[str, int] = {}
+        self.by_pnk: dict[str, int] = {}
+        for offer in offers:
+            self.offers[offer.id] = offer
+            self.by_part_number[offer.part_number] = offer.id
+            self.by_pnk[offer.part_number_key] = offer.id
+        self.ids = sorted(self.offers)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def get(self, offer_id: int) -> Offer | None:
+        return self.offers.get(offer_id)
+
+    def add(self, offer: Offer) -> None:
+        import bisect
+
+        self.offers[offer.id] = offer
+        bisect.insort(self.ids, offer.id)
+        self.by_part_number[offer.part_number] = offer.id
+        self.by_pnk[offer.part_number_key] = offer.id
+
+    def remove(self, offer_id: int) -> Offer:
+        import bisect
+
+        offer = self.offers.pop(offer_id)
+        del self.ids[bisect.bisect_left(self.ids, offer_id)]
+        self.by_part_number.pop(offer.part_number, None)
+        self.by_pnk.pop(offer.part_number_key, None)
+        return offer
+
+    def in_order(self) -> Iterable[Offer]:
+        offers = self.offers
+        return (offers[i] for i in self.ids)
+
+    def next_free_id(self) -> int:
+        return (self.ids[-1] if self.ids else 10_000) + 1
+
+
+def generate_catalogues(
+    seed: int, offers: int, accounts: list[tuple[str, bool]], shared_share: float = 0.6
+) -> tuple[dict[str, AccountCatalogue], list[Product], ProductFactory]:
+    """Catalogues for `accounts` ([(name, is_fbe)]), the first one being the main account.
+
+    Every further account sells `shared_share` of the first account's SKUs (with its own ids and
+    prices) plus products of its own, like a real main/FBE pair.
+    """
+    rng = random.Random(f"emag-sandbox:{seed}:products")
+    factory = ProductFactory(rng)
+    main_products = [factory.make() for _ in range(offers)]
+    all_products = list(main_products)
+    catalogues: dict[str, AccountCatalogue] = {}
+    for index, (name, is_fbe) in enumerate(accounts):
+        account_rng = random.Random(f"emag-sandbox:{seed}:account:{index}")
+        if index == 0:
+            products = main_products
+        else:
+            shared = account_rng.sample(main_products, round(offers * shared_share))
+            own = [factory.make() for _ in range(offers - len(shared))]
+            all_products.extend(own)
+            products = shared + own
+            account_rng.shuffle(products)
+        span = (MAX_OFFER_ID - 10_000) // max(1, len(accounts))
+        base = 10_000 + index * span + account_rng.randrange(0, max(1, span // 20))
+        max_gap = max(1, min(3, (span // 2) // max(1, offers)))
+        details_base = 100_000_000 + index * 30_000_000
+        offer_id = base
+        rows = []
+        for position, product in enumerate(products):
+            offer_id += 1 + int(account_rng.random() * max_gap)
+            rows.append(
+                make_offer(account_rng, offer_id, product, is_fbe=is_fbe, details_id=details_base + position * 7)
+            )
+        catalogues[name] = AccountCatalogue(rows)
+    return catalogues, all_products, factory
