@@ -1,0 +1,992 @@
+"""The offer sync of one account: every page of product_offer/read into Product and Offer rows.
+
+    run = sync_offers(account, trigger=SyncRun.Trigger.COMMAND, max_pages=None, page_size=100,
+                      dry_run=False, resume=False)
+
+How one run goes:
+1. Claim. On PostgreSQL the account's advisory lock is taken first (emag.locks), so a
+   second start answers SyncAlreadyRunning at once and calls nothing. Runs whose
+   holder died are marked `abandoned`. The run row is then committed as `running`
+   (the constraint `syncrun_one_active_per_account` is the last word) before any
+   eMAG call, and a heartbeat thread keeps `heartbeat_at` fresh.
+2. Count (product_offer/count), then read page after page until an empty or short
+   page. eMAG is called outside any transaction. Each page is parsed in Python
+   (emag.parsing), then its offers, its SyncPage row, its SyncError rows and the run's
+   progress commit in one transaction, so a crash loses at most the page in flight.
+   Offers are bulk-upserted, and only those whose content hash changed: a run over
+   an unchanged catalogue writes no offer row at all. If the page's bulk write fails
+   in the database, the page is written again record by record, each in its own
+   savepoint, and only the records the database refuses are rejected.
+3. A page that still fails after the client's retries is recorded (SyncError
+   `page_failed`) and skipped; it is read once more at the end. SYNC_MAX_CONSECUTIVE_
+   FAILED_PAGES failures in a row end the run `failed`; a gap left at the end makes it
+   `partial`. A run never ends `completed` with a gap.
+4. Only a run that read every page (with the runs it resumed), whose record count
+   matches eMAG's count at the start and at the end, and that could identify every
+   record it read, marks the offers it did not see as no longer present.
+
+Duplicates: within one run (and the runs it resumed), the first record read with an
+eMAG id wins; a later record with the same id is rejected as `duplicate_id` and kept
+in its SyncError. eMAG's ids are unique per account, so a repeat is either a listing
+that moved under the reader (the first copy is as good as the second) or a malformed
+record; rejecting it never lets a bad copy overwrite a good one, and is reported.
+The same SKU twice on one account is allowed: both offers point to the one product.
+
+Resume: `resume=True` starts a new run (`resumed_from` the latest interrupted one)
+at the first page after the interrupted run's last committed page (the end of its
+contiguous prefix of committed pages). The new run carries the counts of those
+earlier pages, so its totals describe the whole catalogue pass. A django-q2 retry
+of a task whose worker died continues the same run row instead (see emag.tasks).
+"""
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from emag.client import EmagAuthError, EmagClient, EmagError, EmagIPNotAllowed
+from emag.locks import AccountLock
+from emag.models import Offer, Product, SellerAccount, SyncError, SyncPage, SyncRun
+from emag.parsing import ParsedOffer, Reason, Rejection, parse_offer, record_excerpt
+from emag.services import SyncAlreadyRunning, clean_parameters, find_active_run, reap_stale_runs
+
+logger = logging.getLogger(__name__)
+
+PRODUCT_FIELDS = [
+    "part_number_key",
+    "name",
+    "brand",
+    "description",
+    "url",
+    "category_id",
+    "vendor_category_id",
+    "warranty",
+    "eans",
+    "ean_text",
+    "images",
+    "characteristics",
+    "family",
+    "content_hash",
+]
+OFFER_FIELDS = [
+    "emag_offer_id",
+    "part_number_key",
+    "sale_price",
+    "recommended_price",
+    "min_sale_price",
+    "max_sale_price",
+    "best_offer_sale_price",
+    "best_offer_recommended_price",
+    "currency",
+    "vat_id",
+    "status",
+    "stock",
+    "stock_total",
+    "general_stock",
+    "estimated_stock",
+    "handling_time",
+    "handling_time_days",
+    "validation_status",
+    "validation_status_description",
+    "offer_validation_status",
+    "offer_validation_status_description",
+    "doc_errors",
+    "buy_button_rank",
+    "number_of_offers",
+    "ownership",
+    "genius_eligibility",
+    "genius_eligibility_type",
+    "genius_computed",
+    "is_sellable",
+    "raw",
+    "content_hash",
+]
+# What an upsert of an existing offer rewrites: everything but its identity and first_seen_at.
+OFFER_UPDATE_FIELDS = ["product", *OFFER_FIELDS, "last_changed_at", "last_seen_at", "is_present"]
+
+PAGE_FAILED = "page_failed"
+COUNT_FAILED = "count_failed"
+FATAL_ERRORS = (EmagAuthError, EmagIPNotAllowed)
+RESUMABLE_STATUSES = (
+    SyncRun.Status.ABANDONED,
+    SyncRun.Status.FAILED,
+    SyncRun.Status.PARTIAL,
+    SyncRun.Status.CANCELLED,
+    SyncRun.Status.COMPLETED,
+    SyncRun.Status.COMPLETED_WITH_REJECTIONS,
+)
+# Beyond this many pages past eMAG's own count, full pages are not believed any more.
+EXTRA_PAGES_ALLOWED = 50
+
+Progress = Callable[[SyncRun], None]
+
+
+class ClaimLost(Exception):
+    """The run row is no longer ours (marked abandoned and taken over): stop without writing."""
+
+
+class RunNotClaimable(Exception):
+    """The run given to sync_offers is not in a state this process may run (finished, or alive elsewhere)."""
+
+
+# --- Small helpers ---------------------------------------------------------------------------------------------
+
+
+class IdSet:
+    """A set of eMAG ids in bounded memory: a bitmap for ids under 2**24 (eMAG's range), a set for the rest."""
+
+    BITMAP_LIMIT = 1 << 24
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self._bits = bytearray()
+        self._others: set[int] = set()
+        self._len = 0
+        for value in ids:
+            self.add(value)
+
+    def add(self, value: int) -> bool:
+        """Add an id; True when it was not there yet."""
+        if 0 <= value < self.BITMAP_LIMIT:
+            byte, bit = value >> 3, 1 << (value & 7)
+            if byte >= len(self._bits):
+                self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
+            if self._bits[byte] & bit:
+                return False
+            self._bits[byte] |= bit
+        else:
+            if value in self._others:
+                return False
+            self._others.add(value)
+        self._len += 1
+        return True
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int):
+            return False
+        if 0 <= value < self.BITMAP_LIMIT:
+            byte = value >> 3
+            return byte < len(self._bits) and bool(self._bits[byte] & (1 << (value & 7)))
+        return value in self._others
+
+    def __len__(self) -> int:
+        return self._len
+
+
+def worker_token() -> str:
+    """Who holds a run: host, pid and a random part (two threads of one process are two holders)."""
+    return f"{socket.gethostname()[:180]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class PageRange:
+    """Pages [first, last] of one run, part of the pages a run stands on."""
+
+    run_id: int
+    first: int
+    last: int
+
+
+@dataclass
+class PageResult:
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    unidentified: int = 0
+    emag_ids: list[int] = field(default_factory=list)
+    errors: list[SyncError] = field(default_factory=list)
+    valid: list[tuple[int, ParsedOffer]] = field(default_factory=list)
+
+
+# --- The entry point -------------------------------------------------------------------------------------------
+
+
+def sync_offers(
+    account: SellerAccount,
+    trigger: str = SyncRun.Trigger.COMMAND,
+    max_pages: int | None = None,
+    page_size: int | None = None,
+    dry_run: bool = False,
+    resume: bool = False,
+    *,
+    run: SyncRun | None = None,
+    client: EmagClient | None = None,
+    progress: Progress | None = None,
+) -> SyncRun:
+    """Sync the account's offers; return the finished run. SyncAlreadyRunning if another sync holds the account.
+
+    `run`: an existing queued (or abandoned, for a task retry) run to execute, as the
+    django-q2 task does; its parameters then come from the run row.
+    """
+    if run is not None:
+        parameters = clean_parameters(run.parameters)
+        max_pages = parameters.get("max_pages")
+        page_size = parameters.get("page_size")
+        dry_run = bool(parameters.get("dry_run"))
+        resume = bool(parameters.get("resume"))
+    else:
+        parameters = clean_parameters(
+            {
+                key: value
+                for key, value in {
+                    "max_pages": max_pages,
+                    "page_size": page_size,
+                    "dry_run": dry_run or None,
+                    "resume": resume or None,
+                }.items()
+                if value is not None
+            }
+        )
+    page_size = page_size or settings.SYNC_PAGE_SIZE
+
+    lock = AccountLock(account.pk, SyncRun.Kind.OFFERS)
+    if not lock.acquire():
+        raise SyncAlreadyRunning(run=find_active_run(account), account=account)
+    try:
+        run, prefix = _claim(account, trigger, parameters, run=run, resume=resume, lock=lock)
+        engine = _Engine(
+            account,
+            run,
+            prefix=prefix,
+            max_pages=max_pages,
+            page_size=page_size,
+            dry_run=dry_run,
+            client=client,
+            progress=progress,
+        )
+        engine.execute()
+    finally:
+        lock.release()
+    run.refresh_from_db()
+    return run
+
+
+# --- Claiming the run ------------------------------------------------------------------------------------------
+
+
+def _claim(
+    account: SellerAccount,
+    trigger: str,
+    parameters: dict,
+    *,
+    run: SyncRun | None,
+    resume: bool,
+    lock: AccountLock,
+) -> tuple[SyncRun, list[PageRange]]:
+    """Make the run row `running` and ours; return it with the page ranges it stands on (resume)."""
+    reap_stale_runs(account, lock_is_ours=lock.is_real)
+    now = timezone.now()
+    token = worker_token()
+
+    if run is None:
+        previous = _resumable_run(account) if resume else None
+        run = SyncRun(
+            account=account,
+            kind=SyncRun.Kind.OFFERS,
+            trigger=trigger,
+            parameters=parameters,
+            is_dry_run=bool(parameters.get("dry_run")),
+            status=SyncRun.Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker=token,
+            attempts=1,
+        )
+        prefix: list[PageRange] = []
+        if previous is not None:
+            run.resumed_from = previous
+            run.first_page = previous.last_committed_page + 1
+            run.last_committed_page = previous.last_committed_page
+            prefix = _page_ranges(previous, previous.last_committed_page)
+        _carry(run, prefix)
+        try:
+            with transaction.atomic():
+                run.save()
+        except IntegrityError:
+            raise SyncAlreadyRunning(run=find_active_run(account), account=account)
+        return run, prefix
+
+    run.refresh_from_db()
+    if run.status not in (SyncRun.Status.QUEUED, SyncRun.Status.ABANDONED):
+        raise RunNotClaimable(f"run #{run.pk} is {run.status}; nothing to do")
+    if run.status == SyncRun.Status.ABANDONED and (run.is_dry_run or run.resumed_by.exists()):
+        raise RunNotClaimable(f"run #{run.pk} was abandoned and is not continued")
+    if run.status == SyncRun.Status.QUEUED and resume and run.last_committed_page == 0:
+        previous = _resumable_run(account, exclude=run.pk)
+        if previous is not None:
+            run.resumed_from = previous
+            run.first_page = previous.last_committed_page + 1
+            run.last_committed_page = previous.last_committed_page
+    # Pages this run committed after a gap are read again: drop them so they are not counted twice.
+    SyncPage.objects.filter(run=run, number__gt=run.last_committed_page).delete()
+    SyncError.objects.filter(run=run, page__gt=run.last_committed_page).delete()
+    prefix = _page_ranges(run, run.last_committed_page)
+    _carry(run, prefix)
+    fields = {
+        "status": SyncRun.Status.RUNNING,
+        "started_at": run.started_at or now,
+        "heartbeat_at": now,
+        "finished_at": None,
+        "worker": token,
+        "attempts": F("attempts") + 1,
+        "error_code": "",
+        "error_message": "",
+        "resumed_from": run.resumed_from,
+        "first_page": run.first_page,
+        "last_committed_page": run.last_committed_page,
+        "failed_pages": 0,
+        **{name: getattr(run, name) for name in ("pages_done", *_COUNTERS)},
+    }
+    try:
+        with transaction.atomic():
+            claimed = SyncRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker).update(**fields)
+    except IntegrityError:
+        raise SyncAlreadyRunning(run=find_active_run(account), account=account)
+    if not claimed:
+        raise SyncAlreadyRunning(run=find_active_run(account) or run, account=account)
+    run.refresh_from_db()
+    return run, prefix
+
+
+_COUNTERS = ("fetched", "created", "updated", "unchanged", "rejected")
+
+
+def _resumable_run(account: SellerAccount, exclude: int | None = None) -> SyncRun | None:
+    """The latest real run of the account, if it stopped before reading every page."""
+    latest = (
+        SyncRun.objects.filter(account=account, kind=SyncRun.Kind.OFFERS, is_dry_run=False)
+        .exclude(status__in=SyncRun.ACTIVE_STATUSES)
+        .exclude(pk=exclude)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if latest is None or latest.is_full_read or latest.status not in RESUMABLE_STATUSES:
+        return None
+    if latest.last_committed_page < 1:
+        return None
+    return latest
+
+
+def _page_ranges(run: SyncRun, last: int) -> list[PageRange]:
+    """The committed pages [1, last] a run stands on: its own from first_page, the earlier ones from its ancestors."""
+    ranges: list[PageRange] = []
+    current: SyncRun | None = run
+    while current is not None and last >= 1:
+        first = max(1, current.first_page)
+        if first <= last:
+            ranges.append(PageRange(current.pk, first, last))
+        last = first - 1
+        current = current.resumed_from if last >= 1 else None
+    return ranges
+
+
+def _pages_in(ranges: list[PageRange]) -> Any:
+    query = SyncPage.objects.none()
+    for item in ranges:
+        query = query | SyncPage.objects.filter(run_id=item.run_id, number__gte=item.first, number__lte=item.last)
+    return query
+
+
+def _carry(run: SyncRun, prefix: list[PageRange]) -> None:
+    """Start the run's counters from the pages it stands on."""
+    if not prefix:
+        return
+    totals = _pages_in(prefix).aggregate(**{name: Sum(name) for name in _COUNTERS})
+    for name in _COUNTERS:
+        setattr(run, name, totals[name] or 0)
+    run.pages_done = _pages_in(prefix).count()
+
+
+# --- The engine ------------------------------------------------------------------------------------------------
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes the run's heartbeat on its own connection, also while the sync waits on eMAG or the limiter."""
+
+    def __init__(self, run_id: int, token: str, interval: float) -> None:
+        super().__init__(name=f"sync-heartbeat-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.token = token
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.lost = False
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                beats = SyncRun.objects.filter(pk=self.run_id, status=SyncRun.Status.RUNNING, worker=self.token).update(
+                    heartbeat_at=timezone.now()
+                )
+                if not beats:
+                    self.lost = True
+                    return
+        except Exception:
+            logger.exception("heartbeat of sync run #%s failed", self.run_id)
+        finally:
+            connections.close_all()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+class _Engine:
+    def __init__(
+        self,
+        account: SellerAccount,
+        run: SyncRun,
+        *,
+        prefix: list[PageRange],
+        max_pages: int | None,
+        page_size: int,
+        dry_run: bool,
+        client: EmagClient | None,
+        progress: Progress | None,
+    ) -> None:
+        self.account = account
+        self.run = run
+        self.prefix = prefix
+        self.max_pages = max_pages
+        self.page_size = page_size
+        self.dry_run = dry_run
+        self.client = client
+        self.progress = progress
+        self.token = run.worker
+        self.seen = IdSet()
+        self.unidentified = 0
+        self.committed: set[int] = set()
+        self.failed: dict[int, str] = {}
+        self.base_stats = (run.requests_made, run.retries, run.throttled, run.rate_limit_wait_seconds)
+        self.heartbeat: _Heartbeat | None = None
+
+    # --- the run as a whole ---
+
+    def execute(self) -> None:
+        run = self.run
+        logger.info(
+            "sync run #%s of account %s started at page %s%s",
+            run.pk,
+            self.account.name,
+            run.last_committed_page + 1,
+            " (dry run)" if self.dry_run else "",
+        )
+        # Inside a caller's transaction (tests) nothing commits, so another connection could not beat for us.
+        if not connection.in_atomic_block:
+            interval = max(1.0, settings.SYNC_HEARTBEAT_STALE_SECONDS / 4)
+            self.heartbeat = _Heartbeat(run.pk, self.token, interval)
+            self.heartbeat.start()
+        own_client = self.client is None
+        try:
+            if own_client:
+                self.client = EmagClient(self.account, run=run)
+            elif getattr(self.client, "run", None) is None:
+                self.client.run = run  # so its ApiCall rows belong to this run
+            self._load_prefix()
+            self._sync()
+        except ClaimLost:
+            logger.warning("sync run #%s of account %s lost its claim; stopping", run.pk, self.account.name)
+        except KeyboardInterrupt:
+            self._finish(SyncRun.Status.CANCELLED, "interrupted", "Interrupted (Ctrl-C or a stop signal).")
+            raise
+        except Exception as exc:
+            logger.exception("sync run #%s of account %s failed", run.pk, self.account.name)
+            self._finish(SyncRun.Status.FAILED, "internal_error", f"{type(exc).__name__}: {exc}"[:2000])
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+            if own_client and self.client is not None:
+                self.client.close()
+
+    def _load_prefix(self) -> None:
+        if not self.prefix:
+            return
+        for emag_ids in _pages_in(self.prefix).values_list("emag_ids", flat=True).iterator(chunk_size=200):
+            for emag_id in emag_ids:
+                self.seen.add(emag_id)
+        for item in self.prefix:
+            self.committed.update(range(item.first, item.last + 1))
+        self.unidentified = SyncError.objects.filter(
+            run_id__in=[item.run_id for item in self.prefix],
+            index__isnull=False,
+            emag_id__isnull=True,
+            page__lte=self.run.last_committed_page,
+        ).count()
+
+    def _sync(self) -> None:
+        run = self.run
+        client = self.client
+        count_at_start = self._count()
+        if isinstance(count_at_start, EmagError):
+            return self._finish_fatal(count_at_start)
+        if count_at_start is not None:
+            run.expected_total = count_at_start
+            SyncRun.objects.filter(pk=run.pk).update(expected_total=count_at_start)
+
+        page = run.last_committed_page + 1
+        pages_read = 0
+        consecutive_failures = 0
+        reached_end = False
+        stop_reason = ""
+        expected_pages = -(-count_at_start // self.page_size) if count_at_start is not None else None
+        while True:
+            if self.max_pages is not None and pages_read >= self.max_pages:
+                stop_reason = "max_pages"
+                break
+            if self._cancel_requested():
+                stop_reason = "cancelled"
+                break
+            if expected_pages is not None and page > expected_pages + EXTRA_PAGES_ALLOWED:
+                stop_reason = "runaway"
+                break
+            try:
+                records = client.read_offers(page=page, per_page=self.page_size)
+            except FATAL_ERRORS as exc:
+                return self._finish_fatal(exc)
+            except EmagError as exc:
+                consecutive_failures += 1
+                self._record_failed_page(page, exc)
+                if consecutive_failures >= settings.SYNC_MAX_CONSECUTIVE_FAILED_PAGES:
+                    return self._finish(
+                        SyncRun.Status.FAILED,
+                        PAGE_FAILED,
+                        f"{consecutive_failures} pages in a row could not be read (pages "
+                        f"{page - consecutive_failures + 1}–{page}); the last error: {exc}",
+                    )
+                page += 1
+                continue
+            pages_read += 1
+            consecutive_failures = 0
+            self._commit_page(page, records)
+            if len(records) < self.page_size:
+                reached_end = True
+                break
+            page += 1
+
+        if stop_reason == "cancelled":
+            return self._finish(SyncRun.Status.CANCELLED, "cancelled", "Cancelled on request.")
+
+        # One more try for each page that failed: eMAG's bad streaks are often over by now.
+        for number in sorted(self.failed):
+            if self._cancel_requested():
+                return self._finish(SyncRun.Status.CANCELLED, "cancelled", "Cancelled on request.")
+            try:
+                records = client.read_offers(page=number, per_page=self.page_size)
+            except FATAL_ERRORS as exc:
+                return self._finish_fatal(exc)
+            except EmagError as exc:
+                self.failed[number] = str(exc)
+                continue
+            self._commit_page(number, records, healed=True)
+
+        rejected = run.rejected
+        if self.failed:
+            pages = ", ".join(str(number) for number in sorted(self.failed))
+            last_error = self.failed[max(self.failed)]
+            return self._finish(
+                SyncRun.Status.PARTIAL,
+                PAGE_FAILED,
+                f"{len(self.failed)} page(s) could not be read after retries: {pages}. Last error: {last_error}. "
+                "Nothing was marked vanished; run again (or --resume) to fill the gap.",
+            )
+        if stop_reason == "runaway":
+            return self._finish(
+                SyncRun.Status.PARTIAL,
+                "count_mismatch",
+                f"eMAG kept answering full pages {EXTRA_PAGES_ALLOWED} pages past its own count "
+                f"({count_at_start} offers); stopped at page {page}.",
+            )
+        success = SyncRun.Status.COMPLETED_WITH_REJECTIONS if rejected else SyncRun.Status.COMPLETED
+        if stop_reason == "max_pages" or not reached_end:
+            return self._finish(
+                success,
+                notes=f"Stopped after {self.max_pages} page(s) as asked (max_pages); the pages after "
+                f"{run.last_committed_page} were not read, so no offer was marked vanished.",
+            )
+
+        count_at_end = self._count()
+        if isinstance(count_at_end, EmagError):
+            return self._finish_fatal(count_at_end)
+        notes = []
+        can_deactivate = True
+        if count_at_end is not None and run.fetched < count_at_end:
+            return self._finish(
+                SyncRun.Status.PARTIAL,
+                "count_mismatch",
+                f"eMAG counts {count_at_end} offers but the run read {run.fetched} records: the catalogue "
+                "changed while it was read. Nothing was marked vanished; run again.",
+                full_read=True,
+            )
+        if count_at_start is None or count_at_end is None:
+            can_deactivate = False
+            notes.append("eMAG's count could not be read, so the total could not be checked.")
+        elif not count_at_start == count_at_end == run.fetched:
+            can_deactivate = False
+            notes.append(
+                f"eMAG's count moved while the run read ({count_at_start} at the start, {count_at_end} at the end, "
+                f"{run.fetched} records read): the catalogue changed during the sync."
+            )
+        if self.unidentified:
+            can_deactivate = False
+            notes.append(f"{self.unidentified} record(s) had no readable id, so it is unknown which offers they were.")
+        deactivated = 0
+        if can_deactivate:
+            deactivated = self._deactivate_unseen()
+        else:
+            notes.append("No offer was marked vanished by this run.")
+        self._finish(success, notes=" ".join(notes), full_read=True, deactivated=deactivated, deactivation_ran=True)
+
+    # --- pages ---
+
+    def _count(self) -> int | None | EmagError:
+        """eMAG's offer count; None when it cannot be read (the run goes on), the error when it is fatal."""
+        try:
+            return self.client.count_offers().items
+        except FATAL_ERRORS as exc:
+            return exc
+        except EmagError as exc:
+            with transaction.atomic():
+                SyncError.objects.create(
+                    run=self.run, reason_code=COUNT_FAILED, message=f"product_offer/count failed: {exc}"[:2000]
+                )
+                self._save_progress()
+            return None
+
+    def _cancel_requested(self) -> bool:
+        if self.heartbeat is not None and self.heartbeat.lost:
+            raise ClaimLost()
+        return bool(SyncRun.objects.filter(pk=self.run.pk).values_list("cancel_requested", flat=True).first())
+
+    def _record_failed_page(self, number: int, exc: EmagError) -> None:
+        logger.warning("sync run #%s: page %s failed after retries: %s", self.run.pk, number, exc)
+        self.failed[number] = str(exc)
+        self.run.failed_pages = len(self.failed)
+        with transaction.atomic():
+            SyncError.objects.create(
+                run=self.run,
+                page=number,
+                reason_code=PAGE_FAILED,
+                message=f"Page {number} could not be read after the client's retries: {exc}"[:2000],
+            )
+            self._save_progress()
+
+    def _commit_page(self, number: int, records: list, *, healed: bool = False) -> None:
+        result = self._classify(number, records)
+        run = self.run
+        with transaction.atomic():
+            self._write(number, result)
+            SyncPage.objects.create(
+                run=run,
+                number=number,
+                emag_ids=result.emag_ids,
+                fetched=result.fetched,
+                created=result.created,
+                updated=result.updated,
+                unchanged=result.unchanged,
+                rejected=result.rejected,
+            )
+            if result.errors:
+                SyncError.objects.bulk_create(result.errors)
+            if healed:
+                SyncError.objects.filter(run=run, page=number, reason_code=PAGE_FAILED).delete()
+                self.failed.pop(number, None)
+            run.fetched += result.fetched
+            run.created += result.created
+            run.updated += result.updated
+            run.unchanged += result.unchanged
+            run.rejected += result.rejected
+            run.pages_done += 1
+            run.failed_pages = len(self.failed)
+            self.committed.add(number)
+            while run.last_committed_page + 1 in self.committed:
+                run.last_committed_page += 1
+            self._save_progress()
+        self.unidentified += result.unidentified
+        if self.progress is not None:
+            self.progress(run)
+
+    def _save_progress(self) -> None:
+        """The run's counters and heartbeat, only while the run is still ours (inside the page's transaction)."""
+        run = self.run
+        stats = self.client.stats if self.client is not None else None
+        if stats is not None:
+            run.requests_made = self.base_stats[0] + stats.requests
+            run.retries = self.base_stats[1] + stats.retries
+            run.throttled = self.base_stats[2] + stats.throttled
+            run.rate_limit_wait_seconds = round(self.base_stats[3] + stats.wait_seconds, 3)
+        run.heartbeat_at = timezone.now()
+        saved = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING, worker=self.token).update(
+            heartbeat_at=run.heartbeat_at,
+            pages_done=run.pages_done,
+            last_committed_page=run.last_committed_page,
+            failed_pages=run.failed_pages,
+            requests_made=run.requests_made,
+            retries=run.retries,
+            throttled=run.throttled,
+            rate_limit_wait_seconds=run.rate_limit_wait_seconds,
+            **{name: getattr(run, name) for name in _COUNTERS},
+        )
+        if not saved:
+            raise ClaimLost()
+
+    def _classify(self, number: int, records: list) -> PageResult:
+        """Parse the page, drop repeats, and sort the good records into created / updated / unchanged."""
+        result = PageResult(fetched=len(records))
+        for index, record in enumerate(records):
+            parsed = parse_offer(record)
+            if isinstance(parsed, ParsedOffer) and parsed.emag_id in self.seen:
+                parsed = Rejection(
+                    Reason.DUPLICATE_ID,
+                    f"id {parsed.emag_id} was already read in this sync; the first record read is kept",
+                    emag_id=parsed.emag_id,
+                    sku=parsed.sku,
+                )
+            if isinstance(parsed, Rejection):
+                self._reject(result, number, index, parsed, record)
+                continue
+            self.seen.add(parsed.emag_id)
+            result.emag_ids.append(parsed.emag_id)
+            result.valid.append((index, parsed))
+        return result
+
+    def _reject(self, result: PageResult, number: int, index: int, rejection: Rejection, record: Any) -> None:
+        result.rejected += 1
+        if rejection.emag_id is None:
+            result.unidentified += 1
+        elif self.seen.add(rejection.emag_id):
+            # A record refused for its content is still an offer eMAG holds: never mark it vanished.
+            result.emag_ids.append(rejection.emag_id)
+        result.errors.append(
+            SyncError(
+                run=self.run,
+                page=number,
+                index=index,
+                emag_id=rejection.emag_id,
+                sku=rejection.sku[:255],
+                reason_code=rejection.reason_code,
+                message=rejection.message[:2000],
+                record=record_excerpt(record),
+            )
+        )
+
+    def _write(self, number: int, result: PageResult) -> None:
+        """Upsert the page's new and changed offers (and their products) in bulk; fall back record by record.
+
+        A dry run stops after sorting the records: it counts what would change and writes nothing.
+        """
+        valid = result.valid
+        if not valid:
+            return
+        existing = {
+            emag_id: (content_hash, is_present)
+            for emag_id, content_hash, is_present in Offer.objects.filter(
+                account=self.account, emag_id__in=[parsed.emag_id for _, parsed in valid]
+            ).values_list("emag_id", "content_hash", "is_present")
+        }
+        changed: list[tuple[int, ParsedOffer, bool]] = []
+        for index, parsed in valid:
+            known = existing.get(parsed.emag_id)
+            if known is not None and known[0] == parsed.offer_hash and known[1]:
+                result.unchanged += 1
+            else:
+                changed.append((index, parsed, known is None))
+        if not changed:
+            return
+        if self.dry_run:
+            # What would change, and nothing written.
+            result.created += sum(1 for _, _, is_new in changed if is_new)
+            result.updated += sum(1 for _, _, is_new in changed if not is_new)
+            return
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                self._upsert([parsed for _, parsed, _ in changed], now)
+        except Exception as exc:
+            logger.warning(
+                "sync run #%s page %s: bulk write failed (%s); writing record by record", self.run.pk, number, exc
+            )
+            for index, parsed, is_new in changed:
+                try:
+                    with transaction.atomic():
+                        self._upsert([parsed], now)
+                except Exception as record_exc:
+                    self._reject(
+                        result,
+                        number,
+                        index,
+                        Rejection(
+                            Reason.DATABASE_ERROR,
+                            f"the database refused the record: {type(record_exc).__name__}: {record_exc}"[:2000],
+                            emag_id=parsed.emag_id,
+                            sku=parsed.sku,
+                        ),
+                        parsed.raw,
+                    )
+                    # The id was seen; it stays listed for the page, but not as stored.
+                    continue
+                if is_new:
+                    result.created += 1
+                else:
+                    result.updated += 1
+            return
+        for _, _, is_new in changed:
+            if is_new:
+                result.created += 1
+            else:
+                result.updated += 1
+
+    def _upsert(self, parsed_offers: list[ParsedOffer], now: Any) -> None:
+        """INSERT … ON CONFLICT for the products whose content changed, then for the offers."""
+        products: dict[str, ParsedOffer] = {}
+        for parsed in parsed_offers:
+            products[parsed.sku] = parsed  # the page's last record of a SKU describes it
+        known = {
+            sku: (pk, content_hash)
+            for sku, pk, content_hash in Product.objects.filter(sku__in=list(products)).values_list(
+                "sku", "pk", "content_hash"
+            )
+        }
+        stale = [
+            Product(**parsed.product)
+            for sku, parsed in sorted(products.items())  # one order for every writer: no deadlock between accounts
+            if sku not in known or known[sku][1] != parsed.product_hash
+        ]
+        if stale:
+            Product.objects.bulk_create(
+                stale,
+                update_conflicts=True,
+                unique_fields=["sku"],
+                update_fields=[*PRODUCT_FIELDS, "updated_at"],
+            )
+            missing = [product.sku for product in stale if product.sku not in known]
+            if missing:
+                known.update(
+                    {sku: (pk, "") for sku, pk in Product.objects.filter(sku__in=missing).values_list("sku", "pk")}
+                )
+        offers = []
+        for parsed in sorted(parsed_offers, key=lambda item: item.emag_id):
+            values = {name: parsed.offer[name] for name in OFFER_FIELDS}
+            offers.append(
+                Offer(
+                    account=self.account,
+                    emag_id=parsed.emag_id,
+                    product_id=known[parsed.sku][0],
+                    first_seen_at=now,
+                    last_changed_at=now,
+                    last_seen_at=now,
+                    is_present=True,
+                    **values,
+                )
+            )
+        Offer.objects.bulk_create(
+            offers,
+            update_conflicts=True,
+            unique_fields=["account", "emag_id"],
+            update_fields=OFFER_UPDATE_FIELDS,
+        )
+
+    # --- the end ---
+
+    def _deactivate_unseen(self) -> int:
+        """Mark present offers of the account that no page of this pass listed as not present."""
+        if self.dry_run:
+            return sum(
+                1
+                for emag_id in Offer.objects.filter(account=self.account, is_present=True)
+                .values_list("emag_id", flat=True)
+                .iterator(chunk_size=2000)
+                if emag_id not in self.seen
+            )
+        vanished: list[int] = []
+        for pk, emag_id in (
+            Offer.objects.filter(account=self.account, is_present=True)
+            .values_list("pk", "emag_id")
+            .iterator(chunk_size=2000)
+        ):
+            if emag_id not in self.seen:
+                vanished.append(pk)
+        now = timezone.now()
+        total = 0
+        for start in range(0, len(vanished), 500):
+            total += Offer.objects.filter(pk__in=vanished[start : start + 500], is_present=True).update(
+                is_present=False, last_changed_at=now
+            )
+        if total:
+            logger.info("sync run #%s: %s offers no longer on eMAG marked not present", self.run.pk, total)
+        return total
+
+    def _finish_fatal(self, exc: EmagError) -> None:
+        hint = ""
+        if isinstance(exc, EmagAuthError):
+            hint = " Check the account's API username and password (emag_account test)."
+        elif isinstance(exc, EmagIPNotAllowed):
+            hint = " Add this machine's IP address to the account's API whitelist."
+        self._finish(SyncRun.Status.FAILED, exc.outcome, f"{exc}{hint}"[:2000])
+
+    def _finish(
+        self,
+        status: str,
+        error_code: str = "",
+        error_message: str = "",
+        *,
+        notes: str = "",
+        full_read: bool = False,
+        deactivated: int = 0,
+        deactivation_ran: bool = False,
+    ) -> None:
+        """Write the run's end state (only while it is ours) and the account's last-sync fields."""
+        run = self.run
+        now = timezone.now()
+        stats = self.client.stats if self.client is not None else None
+        if stats is not None:
+            run.requests_made = self.base_stats[0] + stats.requests
+            run.retries = self.base_stats[1] + stats.retries
+            run.throttled = self.base_stats[2] + stats.throttled
+            run.rate_limit_wait_seconds = round(self.base_stats[3] + stats.wait_seconds, 3)
+        with transaction.atomic():
+            saved = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING, worker=self.token).update(
+                status=status,
+                finished_at=now,
+                heartbeat_at=now,
+                error_code=error_code[:64],
+                error_message=error_message,
+                notes=notes,
+                is_full_read=full_read,
+                deactivated=deactivated,
+                failed_pages=len(self.failed),
+                requests_made=run.requests_made,
+                retries=run.retries,
+                throttled=run.throttled,
+                rate_limit_wait_seconds=run.rate_limit_wait_seconds,
+            )
+            if not saved:
+                logger.warning("sync run #%s is no longer ours; its end state was not written", run.pk)
+                return
+            if not run.is_dry_run:
+                account_fields = {"last_sync_at": now, "last_sync_status": status}
+                if deactivation_ran:
+                    account_fields["last_full_sync_at"] = now
+                SellerAccount.objects.filter(pk=self.account.pk).update(**account_fields)
+        logger.info(
+            "sync run #%s of account %s ended %s: %s fetched, %s created, %s updated, %s unchanged, %s rejected, "
+            "%s deactivated%s",
+            run.pk,
+            self.account.name,
+            status,
+            run.fetched,
+            run.created,
+            run.updated,
+            run.unchanged,
+            run.rejected,
+            deactivated,
+            f" ({error_message})" if error_message else "",
+        )
