@@ -140,7 +140,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "magflow.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "magflow.api.Pagination",
+    "DEFAULT_PARSER_CLASSES": ["magflow.api.SizeLimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "magflow.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -156,6 +160,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema and the docs pages need a logged-in user (session or JWT), like the rest of the API.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several models have a `status`; each choice set gets a name of its own in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "OfferStatusEnum": "emag.models.Offer.Status",
+        "SyncRunStatusEnum": "emag.models.SyncRun.Status",
+        "AccountStateEnum": "emag.api.legacy.ACCOUNT_STATES",
+        "OverallStateEnum": "emag.api.legacy.OVERALL_STATES",
+    },
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=30),
@@ -206,6 +219,9 @@ SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=90)
 API_CALL_RETENTION_DAYS = env.int("API_CALL_RETENTION_DAYS", default=14)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 BACKUP_DIR = env.path("BACKUP_DIR", default=BASE_DIR / "backups")
+# Archives the daily backup keeps in BACKUP_DIR, and the days of sync runs each archive holds.
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
+BACKUP_SYNC_RUN_DAYS = env.int("BACKUP_SYNC_RUN_DAYS", default=30)
 
 # --- Security (production) ----------------------------------------------------
 # HTTPS=true when MagFlow is served over TLS (directly or behind a proxy that sets

@@ -37,7 +37,7 @@ def status_for(score: int) -> str:
     return "critical"
 
 
-def _alert(rule: str, message: str, value: float | int | list, threshold: float | int) -> dict:
+def make_alert(rule: str, message: str, value: float | int | list, threshold: float | int) -> dict:
     return {
         "rule": rule,
         "severity": "critical" if PENALTIES[rule] >= 30 else "warning",
@@ -61,7 +61,7 @@ def evaluate(now: datetime | None = None) -> dict:
 
     if calls["error_rate"] > ERROR_RATE_LIMIT:
         alerts.append(
-            _alert(
+            make_alert(
                 "error_rate",
                 f"eMAG error rate of the last 5 minutes is {calls['error_rate']} % "
                 f"({calls['total_errors']} of {calls['total_requests']} requests), above {ERROR_RATE_LIMIT} %.",
@@ -72,7 +72,7 @@ def evaluate(now: datetime | None = None) -> dict:
     average = calls["average_response_time"]
     if average is not None and average > RESPONSE_TIME_LIMIT_MS:
         alerts.append(
-            _alert(
+            make_alert(
                 "response_time",
                 f"Average eMAG response time of the last 5 minutes is {average / 1000:.2f} s, above 2 s.",
                 average,
@@ -81,7 +81,7 @@ def evaluate(now: datetime | None = None) -> dict:
         )
     if calls["rate_limit_usage"] > RATE_LIMIT_USAGE_LIMIT:
         alerts.append(
-            _alert(
+            make_alert(
                 "rate_limit_usage",
                 f"Rate-limit usage of the last 5 minutes is {calls['rate_limit_usage']} % of the per-minute limit, "
                 f"above {RATE_LIMIT_USAGE_LIMIT} %.",
@@ -91,7 +91,7 @@ def evaluate(now: datetime | None = None) -> dict:
         )
     if syncs["success_rate"] < SYNC_SUCCESS_RATE_FLOOR:
         alerts.append(
-            _alert(
+            make_alert(
                 "sync_success_rate",
                 f"Sync success rate of the last hour is {syncs['success_rate']} % "
                 f"({syncs['successful_syncs']} of {syncs['successful_syncs'] + syncs['failed_syncs']}), "
@@ -107,7 +107,7 @@ def evaluate(now: datetime | None = None) -> dict:
             for entry in overdue
         )
         alerts.append(
-            _alert(
+            make_alert(
                 "sync_overdue",
                 f"Last successful offer sync older than twice the schedule: {described}.",
                 [entry["name"] for entry in overdue],
@@ -117,7 +117,7 @@ def evaluate(now: datetime | None = None) -> dict:
     oldest = queue["oldest_task_age_seconds"]
     if oldest is not None and oldest > queue["retry_seconds"]:
         alerts.append(
-            _alert(
+            make_alert(
                 "queue_backlog",
                 f"The task queue holds work waiting {oldest:.0f} s, longer than its retry window of "
                 f"{queue['retry_seconds']} s: is a worker running?",
