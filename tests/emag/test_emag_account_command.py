@@ -129,3 +129,80 @@ def test_it_disables_and_enables_an_account(db, monkeypatch):
     assert SellerAccount.objects.get().is_active is True
     with pytest.raises(CommandError, match="No eMAG account named 'nope'"):
         run("disable", "nope")
+
+
+# --- emag_account test, against the sandbox served over HTTP ---------------------------------------------------
+
+
+@pytest.fixture
+def http_sandbox(mocked_responses, settings):
+    from emag.sandbox import Sandbox
+
+    settings.EMAG_RATE_LIMIT_ENABLED = False
+    mocked_responses.add_passthru("http://127.0.0.1")
+    sandbox = Sandbox(seed=5, offers=10)
+    server = sandbox.serve(host="127.0.0.1", port=0)
+    yield sandbox, f"http://127.0.0.1:{server.server_address[1]}/api-3"
+    server.stop()
+
+
+def add_sandbox_account(monkeypatch, base_url, username, password):
+    monkeypatch.setenv("EMAG_PASSWORD", password)
+    run("add", "main", "--username", username, "--kind", "main", "--base-url", base_url)
+
+
+def test_it_tests_good_credentials_against_the_running_sandbox(db, http_sandbox, monkeypatch):
+    sandbox, base_url = http_sandbox
+    add_sandbox_account(monkeypatch, base_url, *sandbox.credentials("main"))
+
+    output = run("test", "main")
+
+    assert "OK: credentials accepted, IP address allowed" in output
+    assert [(e.route, e.status) for e in sandbox.request_log] == [("vat/read", 200)]
+    account = SellerAccount.objects.get()
+    assert account.last_test_ok is True and account.last_test_at is not None
+
+
+def test_it_says_clearly_that_the_password_is_wrong(db, http_sandbox, monkeypatch):
+    sandbox, base_url = http_sandbox
+    username, _ = sandbox.credentials("main")
+    add_sandbox_account(monkeypatch, base_url, username, "wrong-password")
+
+    with pytest.raises(CommandError) as caught:
+        run("test", "main")
+
+    assert "Credentials refused by eMAG (HTTP 403): check the API username and password" in str(caught.value)
+    assert "wrong-password" not in str(caught.value)
+    account = SellerAccount.objects.get()
+    assert account.last_test_ok is False
+    assert account.auth_failed_at is not None
+    assert len(sandbox.request_log) == 1  # refused credentials are never retried
+
+
+def test_it_says_clearly_that_the_ip_is_not_whitelisted(db, mocked_responses, settings, monkeypatch):
+    from emag.sandbox import Sandbox
+
+    settings.EMAG_RATE_LIMIT_ENABLED = False
+    mocked_responses.add_passthru("http://127.0.0.1")
+    sandbox = Sandbox(seed=5, offers=5, allowed_ips=["203.0.113.0/24"])
+    server = sandbox.serve(host="127.0.0.1", port=0)
+    try:
+        add_sandbox_account(monkeypatch, server.base_url, *sandbox.credentials("main"))
+        with pytest.raises(CommandError, match="IP address .*whitelist"):
+            run("test", "main")
+    finally:
+        server.stop()
+
+
+def test_it_says_clearly_that_the_network_is_down(db, mocked_responses, settings, monkeypatch):
+    import socket
+
+    settings.EMAG_RATE_LIMIT_ENABLED = False
+    mocked_responses.add_passthru("http://127.0.0.1")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    add_sandbox_account(monkeypatch, f"http://127.0.0.1:{port}/api-3", "u@example.com", "pw")
+
+    with pytest.raises(CommandError, match="Network: eMAG at 127.0.0.1:.* could not be reached"):
+        run("test", "main")
