@@ -1,0 +1,107 @@
+"""Query-parameter filters of the list endpoints (django-filter)."""
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from emag.models import Offer, Product, SyncError, SyncRun
+
+
+class OfferFilter(django_filters.FilterSet):
+    account = django_filters.CharFilter(field_name="account__name", help_text="The seller account's name.")
+    account_kind = django_filters.ChoiceFilter(
+        field_name="account__kind", choices=[("main", "main"), ("fbe", "fbe")], help_text="main or fbe."
+    )
+    status = django_filters.TypedChoiceFilter(choices=Offer.Status.choices, coerce=int, help_text="0, 1 or 2.")
+    sellable = django_filters.BooleanFilter(field_name="is_sellable")
+    present = django_filters.BooleanFilter(field_name="is_present", help_text="Still on eMAG at the last full sync.")
+    validation_status = django_filters.NumberFilter()
+    offer_validation_status = django_filters.NumberFilter()
+    stock_min = django_filters.NumberFilter(field_name="stock_total", lookup_expr="gte")
+    stock_max = django_filters.NumberFilter(field_name="stock_total", lookup_expr="lte")
+    price_min = django_filters.NumberFilter(field_name="sale_price", lookup_expr="gte")
+    price_max = django_filters.NumberFilter(field_name="sale_price", lookup_expr="lte")
+    changed_since = django_filters.IsoDateTimeFilter(
+        field_name="last_changed_at", lookup_expr="gte", help_text="ISO 8601 date and time."
+    )
+    sku = django_filters.CharFilter(field_name="product__sku", help_text="Exact SKU.")
+    emag_id = django_filters.NumberFilter()
+
+    class Meta:
+        model = Offer
+        fields = []
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class OfferStatusFilter(django_filters.TypedChoiceFilter):
+    """An offer status (0, 1, 2) on a product's offers; the schema cannot guess its type from a method."""
+
+
+class ProductFilter(django_filters.FilterSet):
+    """Filters on the product's offers: a product matches when ONE of its offers meets them all."""
+
+    account = django_filters.CharFilter(method="filter_offers", help_text="Has an offer on this account (name).")
+    status = OfferStatusFilter(choices=Offer.Status.choices, coerce=int, method="filter_offers", help_text="0, 1 or 2.")
+    sellable = django_filters.BooleanFilter(method="filter_offers")
+    validation_status = django_filters.NumberFilter(method="filter_offers")
+    stock_min = django_filters.NumberFilter(method="filter_offers")
+    stock_max = django_filters.NumberFilter(method="filter_offers")
+    price_min = django_filters.NumberFilter(method="filter_offers")
+    price_max = django_filters.NumberFilter(method="filter_offers")
+    changed_since = django_filters.IsoDateTimeFilter(method="filter_offers", help_text="ISO 8601 date and time.")
+    brand = django_filters.CharFilter(lookup_expr="iexact")
+    category_id = django_filters.NumberFilter()
+
+    OFFER_LOOKUPS = {
+        "account": "account__name",
+        "status": "status",
+        "sellable": "is_sellable",
+        "validation_status": "validation_status",
+        "stock_min": "stock_total__gte",
+        "stock_max": "stock_total__lte",
+        "price_min": "sale_price__gte",
+        "price_max": "sale_price__lte",
+        "changed_since": "last_changed_at__gte",
+    }
+
+    class Meta:
+        model = Product
+        fields = []
+
+    def filter_offers(self, queryset: QuerySet, name: str, value) -> QuerySet:
+        return queryset  # applied together in filter_queryset, so they all hold for the same offer
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        conditions = Q()
+        for name, lookup in self.OFFER_LOOKUPS.items():
+            value = self.form.cleaned_data.get(name)
+            if value is not None and value != "":
+                conditions &= Q(**{lookup: value})
+        queryset = super().filter_queryset(queryset)
+        if conditions:
+            matching = Offer.objects.filter(conditions, product=OuterRef("pk"))
+            queryset = queryset.filter(Exists(matching))
+        return queryset
+
+
+class SyncRunFilter(django_filters.FilterSet):
+    account = django_filters.CharFilter(field_name="account__name", help_text="The seller account's name.")
+    status = django_filters.MultipleChoiceFilter(choices=SyncRun.Status.choices)
+    trigger = django_filters.ChoiceFilter(choices=SyncRun.Trigger.choices)
+    kind = django_filters.ChoiceFilter(choices=SyncRun.Kind.choices)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = SyncRun
+        fields = []
+
+
+class SyncErrorFilter(django_filters.FilterSet):
+    reason_code = django_filters.CharFilter()
+    page = django_filters.NumberFilter()
+
+    class Meta:
+        model = SyncError
+        fields = []

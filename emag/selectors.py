@@ -1,0 +1,123 @@
+"""Read queries shared by the REST API (new resources and the seed-compatible endpoints).
+
+Every list query here has a fixed number of SQL statements whatever its length: related rows
+come through select_related or one prefetch, never one query per row.
+"""
+
+from datetime import datetime
+
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
+
+from emag.models import Offer, Product, SellerAccount, SyncError, SyncRun
+
+# Columns the lists never show; skipping them keeps 200-row pages light.
+OFFER_LIST_DEFERRED = ("raw", "handling_time", "doc_errors")
+PRODUCT_LIST_DEFERRED = ("description", "characteristics", "family", "images")
+
+FAILED_STATUSES = (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL, SyncRun.Status.ABANDONED)
+
+
+def account_list() -> QuerySet[SellerAccount]:
+    return SellerAccount.objects.all()
+
+
+def offer_list(*, with_details: bool = False) -> QuerySet[Offer]:
+    offers = Offer.objects.select_related("account", "product")
+    if not with_details:
+        offers = offers.defer(*OFFER_LIST_DEFERRED, *(f"product__{field}" for field in PRODUCT_LIST_DEFERRED))
+    return offers
+
+
+def product_list(*, with_details: bool = False) -> QuerySet[Product]:
+    offers = Offer.objects.select_related("account").defer(*OFFER_LIST_DEFERRED).order_by("account__name", "emag_id")
+    products = Product.objects.prefetch_related(Prefetch("offers", queryset=offers))
+    if not with_details:
+        products = products.defer(*PRODUCT_LIST_DEFERRED)
+    return products
+
+
+def sync_run_list() -> QuerySet[SyncRun]:
+    return SyncRun.objects.select_related("account")
+
+
+def sync_error_list() -> QuerySet[SyncError]:
+    return SyncError.objects.order_by("page", "index", "id")
+
+
+def active_run(account: SellerAccount, kind: str = SyncRun.Kind.OFFERS) -> SyncRun | None:
+    return sync_run_list().filter(account=account, kind=kind, status__in=SyncRun.ACTIVE_STATUSES).first()
+
+
+def _sync_count_aggregates() -> dict:
+    return {
+        "total": Count("id"),
+        "successful": Count("id", filter=Q(status__in=SyncRun.SUCCESS_STATUSES)),
+        "failed": Count("id", filter=Q(status__in=FAILED_STATUSES)),
+        "cancelled": Count("id", filter=Q(status=SyncRun.Status.CANCELLED)),
+        "active": Count("id", filter=Q(status__in=SyncRun.ACTIVE_STATUSES)),
+        "last_started_at": Max("started_at"),
+        "last_finished_at": Max("finished_at"),
+    }
+
+
+def _sync_figures(counts: dict) -> dict:
+    decided = counts["successful"] + counts["failed"]
+    return {
+        "total_syncs": counts["total"],
+        "successful_syncs": counts["successful"],
+        "failed_syncs": counts["failed"],
+        "cancelled_syncs": counts["cancelled"],
+        "active_syncs": counts["active"],
+        "success_rate": round(100.0 * counts["successful"] / decided, 2) if decided else 100.0,
+        "last_started_at": counts["last_started_at"],
+        "last_finished_at": counts["last_finished_at"],
+    }
+
+
+def _runs_since(since: datetime | None) -> QuerySet[SyncRun]:
+    runs = SyncRun.objects.all()
+    if since is not None:
+        runs = runs.filter(created_at__gte=since)
+    return runs
+
+
+def sync_statistics(*, since: datetime | None = None) -> dict:
+    """Counts of sync runs (all time, or created since `since`), and the success rate in percent.
+
+    Failed means failed, partial or abandoned. The rate is over runs that succeeded or failed
+    (cancelled and still-active runs are neither); with no such run it is 100.0, as nothing failed.
+    """
+    return _sync_figures(_runs_since(since).aggregate(**_sync_count_aggregates()))
+
+
+def sync_statistics_by_account(*, since: datetime | None = None) -> dict[int, dict]:
+    """`sync_statistics` per account id, in one query."""
+    rows = _runs_since(since).order_by().values("account_id").annotate(**_sync_count_aggregates())
+    return {row["account_id"]: _sync_figures(row) for row in rows}
+
+
+def latest_runs_by_account(account_ids: list[int]) -> dict[int, SyncRun]:
+    """The newest offers run of each account (one query per account; accounts are few)."""
+    latest = {}
+    for account_id in account_ids:
+        run = sync_run_list().filter(account_id=account_id, kind=SyncRun.Kind.OFFERS).first()
+        if run is not None:
+            latest[account_id] = run
+    return latest
+
+
+def offer_counts_by_account() -> dict[int, dict]:
+    """Per account id: offers total, active, sellable, out of stock, and the last time one changed."""
+    rows = (
+        Offer.objects.filter(is_present=True)
+        .order_by()
+        .values("account_id")
+        .annotate(
+            total=Count("id"),
+            active=Count("id", filter=Q(status=Offer.Status.ACTIVE)),
+            sellable=Count("id", filter=Q(is_sellable=True)),
+            out_of_stock=Count("id", filter=Q(stock_total__lte=0)),
+            last_changed_at=Max("last_changed_at"),
+        )
+    )
+    return {row.pop("account_id"): row for row in rows}
