@@ -505,7 +505,7 @@ class ProductFactory:
                 "family_type_id": category.family_type_id,
             }
         low, high = category.gross_prices
-        gross = low + int(rng.random() * (high - low + 1)) * 100 + _pick(rng, (99, 90, 49, 0))
+        gross = (low + int(rng.random() * (high - low + 1))) * 100 + _pick(rng, (99, 90, 49, 0))
         return Product(
             part_number=self.unique_sku(category.sku_prefix),
             part_number_key=self.unique_pnk(),
