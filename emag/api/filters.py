@@ -1,11 +1,36 @@
 """Query-parameter filters of the list endpoints (django-filter)."""
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from emag.models import Offer, Product, SyncError, SyncRun
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0, yes/no); anything else is an error, not silently "no filter"."""
+
+    widget = forms.TextInput  # NullBooleanSelect would turn an unknown word into "no filter"
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise ValidationError("Use true or false.", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class OfferFilter(django_filters.FilterSet):
@@ -14,8 +39,8 @@ class OfferFilter(django_filters.FilterSet):
         field_name="account__kind", choices=[("main", "main"), ("fbe", "fbe")], help_text="main or fbe."
     )
     status = django_filters.TypedChoiceFilter(choices=Offer.Status.choices, coerce=int, help_text="0, 1 or 2.")
-    sellable = django_filters.BooleanFilter(field_name="is_sellable")
-    present = django_filters.BooleanFilter(field_name="is_present", help_text="Still on eMAG at the last full sync.")
+    sellable = BooleanFilter(field_name="is_sellable")
+    present = BooleanFilter(field_name="is_present", help_text="Still on eMAG at the last full sync.")
     validation_status = django_filters.NumberFilter()
     offer_validation_status = django_filters.NumberFilter()
     stock_min = django_filters.NumberFilter(field_name="stock_total", lookup_expr="gte")
@@ -43,7 +68,7 @@ class ProductFilter(django_filters.FilterSet):
 
     account = django_filters.CharFilter(method="filter_offers", help_text="Has an offer on this account (name).")
     status = OfferStatusFilter(choices=Offer.Status.choices, coerce=int, method="filter_offers", help_text="0, 1 or 2.")
-    sellable = django_filters.BooleanFilter(method="filter_offers")
+    sellable = BooleanFilter(method="filter_offers")
     validation_status = django_filters.NumberFilter(method="filter_offers")
     stock_min = django_filters.NumberFilter(method="filter_offers")
     stock_max = django_filters.NumberFilter(method="filter_offers")

@@ -26,6 +26,12 @@ def required_permissions(view: APIView, request: Request) -> tuple[str, ...] | N
     return None
 
 
+def _is_unsupported_method(view: APIView, request: Request) -> bool:
+    if hasattr(view, "action_map"):
+        return view.action is None
+    return request.method.lower() not in view.http_method_names or not hasattr(view, request.method.lower())
+
+
 class HasActionPermission(BasePermission):
     """Authenticated, and holding every permission the view lists for the action."""
 
@@ -35,6 +41,8 @@ class HasActionPermission(BasePermission):
         user = request.user
         if not user or not user.is_authenticated:
             return False
+        if _is_unsupported_method(view, request):
+            return True  # DRF answers 405 Method Not Allowed, which says more than a 403
         perms = required_permissions(view, request)
         if perms is None:
             return False

@@ -253,7 +253,13 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         responses=SyncErrorSerializer(many=True),
         filters=True,
     )
-    @action(detail=True, methods=["get"], filterset_class=filters.SyncErrorFilter, ordering_fields=["id", "page"])
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=filters.SyncErrorFilter,
+        ordering_fields=["id", "page"],
+        ordering=["page", "index", "id"],
+    )
     def errors(self, request: Request, pk: int | None = None) -> Response:
         run = get_object_or_404(selectors.sync_run_list(), pk=pk)
         errors = self.filter_queryset(self.get_queryset().filter(run=run))
