@@ -82,3 +82,15 @@ def test_it_keeps_the_calls_of_the_current_hour_with_zero_days():
 def test_it_refuses_a_negative_retention():
     with pytest.raises(ValueError):
         prune_api_calls(-1)
+
+
+def test_the_prune_command_uses_the_retention_setting(settings, capsys):
+    from django.core.management import call_command
+
+    settings.API_CALL_RETENTION_DAYS = 3
+    main = make_account("main")
+    make_calls(main, [1, 2], seconds_ago=4 * DAY)
+    make_calls(main, [3], seconds_ago=2 * DAY)
+    call_command("prune_api_calls")
+    assert ApiCall.objects.count() == 1
+    assert "2 eMAG call row(s)" in capsys.readouterr().out
