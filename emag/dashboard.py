@@ -61,7 +61,11 @@ def run_progress(run: SyncRun, now: datetime | None = None) -> RunProgress:
     page_size = int((run.parameters or {}).get("page_size") or settings.SYNC_PAGE_SIZE)
     expected = run.expected_total
     pages_expected = max(1, math.ceil(expected / page_size)) if expected is not None else None
-    elapsed = (now - run.started_at).total_seconds() if run.started_at else None
+    if pages_expected is not None and run.pages_done > pages_expected:
+        # The last read is often an empty page past the end, or the catalogue grew during the run.
+        pages_expected = run.pages_done
+    end = run.finished_at or now
+    elapsed = (end - run.started_at).total_seconds() if run.started_at else None
     rate = run.fetched / elapsed if elapsed and elapsed > 0 and run.fetched else None
     seconds_left = None
     percent = None
@@ -150,7 +154,8 @@ def account_summaries(now: datetime | None = None) -> list[AccountSummary]:
     now = now or timezone.now()
     figures = offer_figures()
     summaries = []
-    for account in SellerAccount.objects.all():
+    # The seller-fulfilled account first: it is the one staff look at most.
+    for account in SellerAccount.objects.order_by("-kind", "name"):
         runs = list(
             SyncRun.objects.filter(account=account, kind=SyncRun.Kind.OFFERS).order_by("-created_at", "-id")[
                 :CHART_RUNS

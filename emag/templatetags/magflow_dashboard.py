@@ -1,6 +1,10 @@
 """The admin index's dashboard, as an inclusion tag so the stock admin site keeps its own index view."""
 
+from datetime import datetime, timedelta
+
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from emag.dashboard import dashboard_context
 
@@ -31,3 +35,13 @@ def seconds(value: float | None) -> str:
         return f"{value:.1f} s"
     minutes, rest = divmod(int(round(value)), 60)
     return f"{minutes} min {rest:02d} s"
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """How long ago, in words; "just now" under a minute."""
+    if value is None:
+        return "—"
+    if timezone.now() - value < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(value)} ago"

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
-  var W = 420, H = 130, PAD_L = 40, PAD_R = 34, PAD_T = 18, PAD_B = 20;
+  var W = 330, H = 140, PAD_L = 36, PAD_R = 30, PAD_T = 18, PAD_B = 20;
 
   function el(name, attrs, text) {
     var node = document.createElementNS(SVG, name);
@@ -55,7 +55,8 @@
     var points = [];
     runs.forEach(function (run, i) {
       var h = plotH * run.duration / maxDuration, x = PAD_L + i * slot;
-      var bar = el("rect", {x: x + slot * 0.15, y: H - PAD_B - h, width: Math.max(1, slot * 0.7), height: Math.max(h, 1),
+      var barW = Math.min(24, Math.max(1, slot * 0.7));
+      var bar = el("rect", {x: x + (slot - barW) / 2, y: H - PAD_B - h, width: barW, height: Math.max(h, 1),
                             "class": "mf-bar " + run.status});
       bar.appendChild(el("title", {}, "#" + run.id + " " + run.at + ": " + run.duration + " s, " + run.rejected +
                          " rejected (" + run.status.replace(/_/g, " ") + ")"));
