@@ -223,10 +223,9 @@ class EmagClient:
         self.base_url = account.api_base_url.rstrip("/")
         self.stats = ClientStats()
         self._session = session or requests.Session()
+        # Proxies from the environment stay honoured: a fixed-IP egress proxy is a common way to
+        # satisfy eMAG's IP whitelist. (.netrc cannot override us: auth is always passed explicitly.)
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        # Never honour proxy credentials or .netrc from the environment for eMAG calls:
-        # the Authorization header is ours alone.
-        self._session.trust_env = False
 
     def __repr__(self) -> str:
         return f"<EmagClient account={getattr(self.account, 'name', '?')!r} base_url={self.base_url!r}>"

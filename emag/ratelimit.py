@@ -19,6 +19,9 @@ A request admitted at time t counts against windows of 1 s + MARGIN and
 request reaching eMAG there is scheduling and network jitter; as long as that jitter
 stays under the margin, eMAG never sees more than 3 requests in any one second.
 
+Call it outside any transaction of your own (the client's callers do): inside one, the
+bucket row stays locked until that transaction ends and other processes queue behind it.
+
 Waiting is not an error: `acquire` sleeps until a slot is free and returns how
 long it waited. Each wait adds a small random jitter (0–JITTER seconds) so that
 processes woken together do not collide again, and so that calls spread off the
