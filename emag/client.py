@@ -119,10 +119,14 @@ class EmagIPNotAllowed(EmagError):
 
 
 class EmagRejected(EmagError):
-    """eMAG understood the request and refused it (a business or validation error)."""
+    """eMAG understood the request and refused it (a business or validation error).
+
+    For a batched save, `saved_before` tells how many items earlier batches saved.
+    """
 
     permanent = True
     outcome = "rejected"
+    saved_before: int | None = None
 
 
 class EmagRateLimited(EmagError):
