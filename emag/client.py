@@ -22,7 +22,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from emag import ratelimit
+from emag import crypto, ratelimit
 from emag.coerce import to_int, to_object
 
 logger = logging.getLogger(__name__)
@@ -429,13 +429,19 @@ class EmagClient:
         """Send one logical call, retrying transient failures; return the decoded envelope ({} for 204)."""
         route = route or path
         bucket = ratelimit.bucket_for_route(route)
+        # Both before any request: a body that cannot be encoded or a password that cannot be
+        # decrypted is a mistake here, not something eMAG should be asked about.
+        data = _dump_json(body) if body is not None else None
+        auth = self._credentials(route)
         attempt = 0
         while True:
             attempt += 1
             if attempt > 1:
                 self.stats.retries += 1
             try:
-                return self._attempt(method, path, body, route=route, bucket=bucket, attempt=attempt, envelope=envelope)
+                return self._attempt(
+                    method, path, data, auth, route=route, bucket=bucket, attempt=attempt, envelope=envelope
+                )
             except EmagError as exc:
                 if exc.permanent or attempt >= self.max_tries:
                     raise
@@ -463,8 +469,28 @@ class EmagClient:
         base = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
         return base * (1 + random.uniform(0, BACKOFF_JITTER))
 
+    def _credentials(self, route: str) -> tuple[str, str]:
+        try:
+            return self.account.username, self.account.get_password()
+        except crypto.DecryptionError:
+            raise EmagError(
+                f"{route}: the stored password of account {self._account_name()} cannot be decrypted with the "
+                "configured MAGFLOW_ENCRYPTION_KEY; add the key it was encrypted with, or set the password again",
+                route=route,
+                permanent=True,
+            ) from None
+
     def _attempt(
-        self, method: str, path: str, body: dict | None, *, route: str, bucket: str, attempt: int, envelope: bool
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        auth: tuple[str, str],
+        *,
+        route: str,
+        bucket: str,
+        attempt: int,
+        envelope: bool,
     ) -> dict:
         waited = ratelimit.acquire(self.account.pk, bucket)
         self.stats.wait_seconds += waited
@@ -473,7 +499,7 @@ class EmagClient:
         status_code: int | None = None
         outcome = "ok"
         try:
-            status_code, headers, raw = self._send(method, path, body, route=route)
+            status_code, headers, raw = self._send(method, path, data, auth, route=route)
             result = self._interpret(status_code, headers, raw, route=route, envelope=envelope)
         except EmagError as exc:
             outcome = exc.outcome
@@ -483,6 +509,9 @@ class EmagClient:
                 ratelimit.record_throttled(self.account.pk, bucket)
             if isinstance(exc, EmagAuthError):
                 self._flag_auth_failure()
+            raise
+        except Exception:
+            outcome = "error"
             raise
         finally:
             duration_ms = (self.clock() - started) * 1000
@@ -500,15 +529,17 @@ class EmagClient:
             )
         return result
 
-    def _send(self, method: str, path: str, body: dict | None, *, route: str) -> tuple[int, dict, bytes]:
+    def _send(
+        self, method: str, path: str, data: bytes | None, auth: tuple[str, str], *, route: str
+    ) -> tuple[int, Mapping[str, str], bytes]:
         url = f"{self.base_url}/{path}"
         try:
             response = self._session.request(
                 method,
                 url,
-                data=_dump_json(body) if body is not None else None,
-                headers={"Content-Type": "application/json"} if body is not None else None,
-                auth=(self.account.username, self.account.get_password()),
+                data=data,
+                headers={"Content-Type": "application/json"} if data is not None else None,
+                auth=auth,
                 timeout=(self.connect_timeout, self.read_timeout),
                 allow_redirects=False,
                 stream=True,
@@ -521,7 +552,8 @@ class EmagClient:
             ) from None
         try:
             raw = self._read_body(response, route)
-            return response.status_code, dict(response.headers), raw
+            # The headers stay case-insensitive: a proxy may well send `retry-after`.
+            return response.status_code, response.headers, raw
         finally:
             response.close()
 
@@ -567,7 +599,7 @@ class EmagClient:
             ) from None
         return b"".join(chunks)
 
-    def _interpret(self, status: int, headers: dict, raw: bytes, *, route: str, envelope: bool) -> dict:
+    def _interpret(self, status: int, headers: Mapping[str, str], raw: bytes, *, route: str, envelope: bool) -> dict:
         if 300 <= status < 400:
             location = headers.get("Location", "")
             target = urlsplit(location).netloc or location[:100]

@@ -534,3 +534,27 @@ def test_it_says_clearly_what_is_wrong_with_a_connection(client, seller, mocked_
     seller.refresh_from_db()
     assert seller.last_test_ok is False
     assert seller.last_test_message == result.message
+
+
+def test_it_reads_a_lowercase_retry_after(client, mocked_responses, fake_time):
+    throttled = answer(429, {"message": "API rate limit exceeded"}, {"retry-after": "4"})
+    script(mocked_responses, responses.POST, "vat/read", throttled, answer(body=OK))
+
+    client.read_vat_rates()
+
+    assert 4 <= fake_time.sleeps[0] <= 4.25
+
+
+def test_it_asks_nothing_of_emag_when_the_password_cannot_be_decrypted(seller, mocked_responses, fake_time, settings):
+    from cryptography.fernet import Fernet
+
+    settings.MAGFLOW_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # not the key it was encrypted with
+    seen = script(mocked_responses, responses.POST, "vat/read", answer(body=OK))
+
+    with pytest.raises(EmagError, match="cannot be decrypted") as caught:
+        EmagClient(seller, sleep=fake_time.sleep, clock=fake_time.clock).read_vat_rates()
+
+    assert caught.value.permanent is True
+    assert seen == [] and ApiCall.objects.count() == 0
+    seller.refresh_from_db()
+    assert seller.auth_failed_at is None
