@@ -54,13 +54,13 @@ def seed(offers_per_account: int = 1600) -> None:
             warranty=24 if i % 2 else None,
             content_hash=f"{i:032x}",
         )
-        for i in range(2000)
+        for i in range(2000 if offers_per_account >= 1000 else offers_per_account + 20)
     )
     old = timezone.now() - timedelta(days=3, microseconds=654321)
     offers = []
     for account in (main, fbe):
         for i in range(offers_per_account):
-            product = products[i if account == main else (i * 7) % len(products)]
+            product = products[i % len(products) if account == main else (i * 7) % len(products)]
             stock = rng.randint(0, 40)
             offers.append(
                 Offer(
@@ -319,3 +319,44 @@ def test_the_scheduled_backup_writes_into_backup_dir_and_applies_the_retention(t
     assert "pruned 1 old archive" in summary
     assert len(list(tmp_path.glob("magflow-emag-*.tar.gz"))) == 1
     assert Backup.objects.filter(trigger=Backup.Trigger.SCHEDULE, status=Backup.Status.COMPLETED).count() == 2
+
+
+SNAPSHOT_PROCESS = """
+import json
+import django
+django.setup()
+from tests.monitoring.test_backup import snapshot
+print(json.dumps(snapshot(), default=str, sort_keys=True))
+"""
+
+
+@pytest.mark.slow
+def test_it_restores_into_a_freshly_migrated_database_in_another_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    seed(offers_per_account=1000)
+    SyncRun.objects.filter(created_at__lt=timezone.now() - timedelta(days=30)).delete()
+    path, _manifest = backup.write_archive(tmp_path, compress=True, days=30)
+    expected = json.dumps(snapshot(), default=str, sort_keys=True)
+    root = Path(__file__).resolve().parents[2]
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="magflow.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+        DEBUG="true",  # a management command with the development keys the tests use
+        MAGFLOW_ENCRYPTION_KEY=",".join(django_settings.MAGFLOW_ENCRYPTION_KEYS),
+        LOG_LEVEL="ERROR",
+    )
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("manage.py", "migrate", "--noinput")
+    assert "Restored" in run("manage.py", "restore_emag", str(path))
+    assert run("-c", SNAPSHOT_PROCESS).strip().splitlines()[-1] == expected
