@@ -8,6 +8,7 @@ Ctrl-C stops everything it started; running it again reuses the database and the
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
@@ -78,7 +79,8 @@ class Command(BaseCommand):
             password_note = self._ensure_admin()
             if "setup_schedules" in get_commands():
                 self._step("Declaring the schedules")
-                call_command("setup_schedules", verbosity=0)
+                # Its own report (one line per schedule) would bury the steps; the admin lists the schedules.
+                call_command("setup_schedules", stdout=io.StringIO())
 
             self._step("Starting the django-q2 worker (log: logs/worker.log)")
             self._spawn("worker", ["qcluster"], log_dir / "worker.log")
