@@ -251,7 +251,9 @@ def sync_offers(
 
     lock = AccountLock(account.pk, SyncRun.Kind.OFFERS)
     if not lock.acquire():
-        raise SyncAlreadyRunning(run=find_active_run(account), account=account)
+        # Its row may not be inserted yet (or was just marked abandoned while it still ran).
+        holder = find_active_run(account) or SyncRun.objects.filter(account=account).order_by("-created_at").first()
+        raise SyncAlreadyRunning(run=holder, account=account)
     try:
         run, prefix = _claim(account, trigger, parameters, run=run, resume=resume, lock=lock)
         engine = _Engine(
