@@ -10,6 +10,12 @@ _emag_ids = count(1000)
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The role fixtures hash passwords; the production hasher's slowness buys nothing in tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def fresh_throttles():
     """Throttle counters live in the cache; each test starts with none spent."""
     cache.clear()
