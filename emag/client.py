@@ -492,7 +492,11 @@ class EmagClient:
         attempt: int,
         envelope: bool,
     ) -> dict:
-        waited = ratelimit.acquire(self.account.pk, bucket)
+        try:
+            waited = ratelimit.acquire(self.account.pk, bucket)
+        except ratelimit.RateLimiterUnavailable as exc:
+            # Nothing was sent; worth another try once the database or Redis is back.
+            raise EmagUnavailable(f"{route}: not sent, {exc}", route=route) from None
         self.stats.wait_seconds += waited
         self.stats.requests += 1
         started = self.clock()
@@ -506,7 +510,10 @@ class EmagClient:
             status_code = exc.status_code
             if isinstance(exc, EmagRateLimited):
                 self.stats.throttled += 1
-                ratelimit.record_throttled(self.account.pk, bucket)
+                try:
+                    ratelimit.record_throttled(self.account.pk, bucket)
+                except ratelimit.RateLimiterUnavailable:
+                    logger.warning("could not tell the rate limiter about a 429 for %s", self._account_name())
             if isinstance(exc, EmagAuthError):
                 self._flag_auth_failure()
             raise

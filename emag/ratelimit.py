@@ -38,7 +38,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,21 @@ MAX_SINGLE_SLEEP_SECONDS = 1.0
 # Patched by tests that must not really sleep.
 _sleep = time.sleep
 _monotonic = time.monotonic
+
+
+class RateLimiterUnavailable(Exception):
+    """The limiter's shared state (the database or Redis) cannot be reached; nothing was sent."""
+
+
+def _infrastructure_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [DatabaseError]
+    try:
+        import redis
+
+        errors.append(redis.RedisError)
+    except ImportError:  # pragma: no cover - redis is in requirements.txt
+        pass
+    return tuple(errors)
 
 
 def bucket_for_route(route: str) -> str:
@@ -128,7 +143,11 @@ def acquire(account_id: int, bucket: str) -> float:
     started = _monotonic()
     waited = 0.0
     while True:
-        wait = backend.try_acquire(account_id, bucket, limit, waited)
+        try:
+            wait = backend.try_acquire(account_id, bucket, limit, waited)
+        except _infrastructure_errors() as exc:
+            # Fail closed: without the shared state nobody can tell whether a slot is free.
+            raise RateLimiterUnavailable(f"the {backend_name()} rate limiter is unavailable: {exc}") from exc
         if wait <= 0:
             if waited > 0:
                 logger.debug("rate limiter: account %s bucket %s waited %.3f s", account_id, bucket, waited)
@@ -148,7 +167,10 @@ def record_throttled(account_id: int, bucket: str) -> None:
     if not is_enabled():
         return
     backend = _redis_backend if getattr(settings, "REDIS_URL", "") else _database_backend
-    backend.record_throttled(account_id, bucket, limit)
+    try:
+        backend.record_throttled(account_id, bucket, limit)
+    except _infrastructure_errors() as exc:
+        raise RateLimiterUnavailable(f"the {backend_name()} rate limiter is unavailable: {exc}") from exc
 
 
 def stats(account_id: int) -> dict[str, Any]:
@@ -337,6 +359,12 @@ def _redis_client(url: str) -> Any:
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
+@lru_cache(maxsize=8)
+def _script(client: Any, source: str) -> Any:
+    """The script registered once per client: later calls send its SHA (EVALSHA), not its text."""
+    return client.register_script(source)
+
+
 class _RedisBackend:
     def _client(self) -> Any:
         return _redis_client(settings.REDIS_URL)
@@ -346,23 +374,23 @@ class _RedisBackend:
 
     def try_acquire(self, account_id: int, bucket: str, limit: Limit, waited: float) -> float:
         second_window, minute_window = _windows()
-        answer = self._client().eval(
-            _ACQUIRE_SCRIPT,
-            2,
-            *self._keys(account_id, bucket),
-            limit.per_second,
-            limit.per_minute,
-            second_window,
-            minute_window,
-            uuid.uuid4().hex,
-            f"{waited:.6f}",
+        answer = _script(self._client(), _ACQUIRE_SCRIPT)(
+            keys=self._keys(account_id, bucket),
+            args=[
+                limit.per_second,
+                limit.per_minute,
+                second_window,
+                minute_window,
+                uuid.uuid4().hex,
+                f"{waited:.6f}",
+            ],
         )
         return float(answer)
 
     def record_throttled(self, account_id: int, bucket: str, limit: Limit) -> None:
         _, minute_window = _windows()
-        self._client().eval(
-            _THROTTLED_SCRIPT, 2, *self._keys(account_id, bucket), limit.per_second, minute_window, uuid.uuid4().hex
+        _script(self._client(), _THROTTLED_SCRIPT)(
+            keys=self._keys(account_id, bucket), args=[limit.per_second, minute_window, uuid.uuid4().hex]
         )
 
     def stats(self, account_id: int, bucket: str, limit: Limit) -> dict[str, Any]:

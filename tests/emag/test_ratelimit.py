@@ -227,3 +227,25 @@ def test_it_tells_the_limiter_about_a_429(shop, fake_time, mocked_responses, set
 
     assert ratelimit.stats(shop.pk)["buckets"]["other"]["throttled"] == 1
     assert client.stats.throttled == 1
+
+
+def test_it_fails_closed_and_sends_nothing_when_redis_is_down(shop, settings, mocked_responses, fake_time):
+    import socket
+
+    from emag.client import EmagUnavailable
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nobody listens there once closed
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    mocked_responses.add(responses.POST, f"{BASE}/vat/read", json={"isError": False, "messages": [], "results": []})
+    client = EmagClient(shop, sleep=fake_time.sleep, clock=fake_time.wall, max_tries=2)
+
+    with pytest.raises(ratelimit.RateLimiterUnavailable):
+        ratelimit.acquire(shop.pk, "other")
+    with pytest.raises(EmagUnavailable, match="rate limiter is unavailable") as caught:
+        client.read_vat_rates()
+
+    assert caught.value.permanent is False
+    assert len(mocked_responses.calls) == 0
+    assert len(fake_time.sleeps) == 1  # retried once, with backoff
