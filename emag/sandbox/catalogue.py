@@ -7,11 +7,13 @@ where building every row dict up front would cost several.
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 VALIDATION_STATUS_DESCRIPTIONS = {
     0: "Draft",
@@ -264,12 +266,9 @@ def _pick(rng: random.Random, seq: tuple | list):
 
 def gtin_check_digit(body: str) -> int:
     """The GS1 mod-10 check digit: weights 3, 1, 3, ... from the rightmost digit of the body."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    digits = body[::-1]
+    total = 3 * sum(map(int, digits[0::2])) + sum(map(int, digits[1::2]))
     return (10 - total % 10) % 10
-
-
-def ean13_check_digit(first12: str) -> int:
-    return gtin_check_digit(first12)
 
 
 def is_valid_ean(value: str) -> bool:
@@ -444,81 +443,136 @@ def _image_url(pnk: str, n: int) -> str:
     return f"https://marketplace-static.emag.ro/resources/{digits[:3]}/{digits[3:6]}/{digits[6:9]}/{digits[9:]}/{n}.jpg"
 
 
-class ProductFactory:
-    """Draws unique products (SKU, PNK, EAN) from one random stream."""
+# Identifiers come from affine bijections of the product index, so they are unique by construction
+# and any product can be generated on its own, in any order, without a registry of used values.
+PNK_SPACE = 36**6
+EAN_SPACE = 500_000_000  # the first EAN of a product; a second one lies in the upper half
+SKU_SPACE = 1_000_000
+MAX_PRODUCTS = 900_000
 
-    def __init__(self, rng: random.Random):
-        self.rng = rng
-        self.skus: set[str] = set()
-        self.pnks: set[str] = set()
-        self.eans: set[str] = set()
-        self.family_seq = 1000
 
-    def unique_pnk(self) -> str:
-        r = self.rng.random
-        while True:
-            n = int(r() * 36**6)
-            chars = []
-            for _ in range(6):
-                n, d = divmod(n, 36)
-                chars.append(PNK_ALPHABET[d])
-            pnk = "D" + "".join(chars) + "BM"
-            if pnk not in self.pnks:
-                self.pnks.add(pnk)
-                return pnk
+def _affine(index: int, space: int, multiplier: int, offset: int) -> int:
+    return (index * multiplier + offset) % space
 
-    def unique_ean(self) -> str:
-        rng = self.rng
-        while True:
-            first12 = f"594{int(rng.random() * 10**9):09d}"
-            ean = first12 + str(ean13_check_digit(first12))
-            if ean not in self.eans:
-                self.eans.add(ean)
-                return ean
 
-    def unique_sku(self, prefix: str) -> str:
-        rng = self.rng
-        while True:
-            sku = f"{prefix}-{100 + int(rng.random() * 99899):03d}" + _pick(rng, ("", "", "", "-B", "-XL", "-2"))
-            if sku not in self.skus:
-                self.skus.add(sku)
-                return sku
+def _seed_code(seed: int) -> int:
+    return seed * 2 if seed >= 0 else -seed * 2 - 1
 
-    def make(self) -> Product:
-        rng = self.rng
-        category = _pick(rng, CATEGORIES)
-        brand = _pick(rng, BRANDS)
-        noun = _pick(rng, category.nouns)
-        spec = _pick(rng, category.spec.values)
-        color = _pick(rng, COLOR.values)
-        model = f"{_pick(rng, MODEL_LETTERS)}{_pick(rng, MODEL_LETTERS)}-{100 + int(rng.random() * 899)}"
-        name = f"{noun} {brand} {model}, {spec}, {color.lower()}"
-        eans = [self.unique_ean()]
-        if rng.random() < 0.05:
-            eans.append(self.unique_ean())
-        family = None
-        if category.family_type_id is not None:
-            self.family_seq += 1
-            family = {
-                "id": self.family_seq,
-                "name": f"{noun} {brand} {model}",
-                "family_type_id": category.family_type_id,
-            }
-        low, high = category.gross_prices
-        gross = (low + int(rng.random() * (high - low + 1))) * 100 + _pick(rng, (99, 90, 49, 0))
-        return Product(
-            part_number=self.unique_sku(category.sku_prefix),
-            part_number_key=self.unique_pnk(),
-            name=name,
-            brand=brand,
-            category_id=category.id,
-            ean=eans,
-            warranty=_pick(rng, category.warranty),
-            characteristics=[{"id": category.spec.id, "value": spec}, {"id": COLOR.id, "value": color}],
-            family=family,
-            image_count=_pick(rng, (1, 2, 2, 3, 4)),
-            gross_price=gross * 100,  # hundredths of a RON to ten-thousandths
-        )
+
+def _rng(seed: int, purpose: int, index: int) -> random.Random:
+    # Integer seeding is three times cheaper than string seeding, and this runs once per record.
+    return random.Random(((_seed_code(seed) * 16 + purpose) << 44) + index)
+
+
+PURPOSE_PRODUCT, PURPOSE_OFFER, PURPOSE_LAYOUT, PURPOSE_CREATED = 1, 2, 3, 4
+
+
+def pnk_for(seed: int, index: int) -> str:
+    n = _affine(index, PNK_SPACE, 1_299_709, (_seed_code(seed) * 7_919_777) % PNK_SPACE)
+    chars = []
+    for _ in range(6):
+        n, digit = divmod(n, 36)
+        chars.append(PNK_ALPHABET[digit])
+    return "D" + "".join(chars) + "BM"
+
+
+def ean_for(seed: int, index: int, second: bool = False) -> str:
+    n = _affine(index, EAN_SPACE, 1_000_003, (_seed_code(seed) * 104_729) % EAN_SPACE)
+    first12 = f"594{n + (EAN_SPACE if second else 0):09d}"
+    return first12 + str(gtin_check_digit(first12))
+
+
+def make_product(seed: int, index: int) -> Product:
+    """Product number `index` of the seed's universe: the same whatever else was generated."""
+    rng = _rng(seed, PURPOSE_PRODUCT, index)
+    r = rng.random
+    category = CATEGORIES[int(r() * len(CATEGORIES))]
+    brand = BRANDS[int(r() * len(BRANDS))]
+    noun = category.nouns[int(r() * len(category.nouns))]
+    spec_values = category.spec.values
+    spec = spec_values[int(r() * len(spec_values))]
+    color = COLOR.values[int(r() * len(COLOR.values))]
+    letters = len(MODEL_LETTERS)
+    model = f"{MODEL_LETTERS[int(r() * letters)]}{MODEL_LETTERS[int(r() * letters)]}-{100 + int(r() * 899)}"
+    eans = [ean_for(seed, index)]
+    if r() < 0.05:
+        eans.append(ean_for(seed, index, second=True))
+    family = None
+    if category.family_type_id is not None:
+        family = {"id": 1000 + index, "name": f"{noun} {brand} {model}", "family_type_id": category.family_type_id}
+    low, high = category.gross_prices
+    gross = (low + int(r() * (high - low + 1))) * 100 + (99, 90, 49, 0)[int(r() * 4)]
+    sku_number = _affine(index, SKU_SPACE, 7_919, (_seed_code(seed) * 31_337) % SKU_SPACE)
+    return Product(
+        part_number=f"{category.sku_prefix}-{sku_number:06d}",
+        part_number_key=pnk_for(seed, index),
+        name=f"{noun} {brand} {model}, {spec}, {color.lower()}",
+        brand=brand,
+        category_id=category.id,
+        ean=eans,
+        warranty=category.warranty[int(r() * len(category.warranty))],
+        characteristics=[{"id": category.spec.id, "value": spec}, {"id": COLOR.id, "value": color}],
+        family=family,
+        image_count=(1, 2, 2, 3, 4)[int(r() * 5)],
+        gross_price=gross * 100,  # hundredths of a RON to ten-thousandths
+    )
+
+
+class ProductPool:
+    """Every eMAG product of the sandbox, generated on first use; indexes by PNK and EAN on demand."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.size = 0
+        self._cache: dict[int, Product] = {}
+        self._by_pnk: dict[str, Product] | None = None
+        self._by_ean: dict[str, Product] | None = None
+
+    def allocate(self, count: int) -> range:
+        if self.size + count > MAX_PRODUCTS:
+            raise ValueError(f"The sandbox holds at most {MAX_PRODUCTS} products; ask for fewer offers.")
+        start = self.size
+        self.size += count
+        return range(start, self.size)
+
+    def get(self, index: int) -> Product:
+        product = self._cache.get(index)
+        if product is None:
+            product = self._cache[index] = make_product(self.seed, index)
+        return product
+
+    def new_product(self) -> Product:
+        """A further generated product (drift adds offers on new products)."""
+        product = self.get(self.allocate(1)[0])
+        self._index(product)
+        return product
+
+    def new_custom_product(self, **fields: Any) -> Product:
+        """A product a seller created through product_offer/save; eMAG gives it a fresh PNK."""
+        index = self.allocate(1)[0]
+        product = self._cache[index] = Product(part_number_key=pnk_for(self.seed, index), **fields)
+        self._index(product)
+        return product
+
+    def by_pnk(self, pnk: str) -> Product | None:
+        self._build_indexes()
+        return self._by_pnk.get(pnk)  # type: ignore[union-attr]
+
+    def by_ean(self, ean: str) -> Product | None:
+        self._build_indexes()
+        return self._by_ean.get(ean)  # type: ignore[union-attr]
+
+    def _build_indexes(self) -> None:
+        if self._by_pnk is None:
+            self._by_pnk, self._by_ean = {}, {}
+            for index in range(self.size):
+                self._index(self.get(index))
+
+    def _index(self, product: Product) -> None:
+        if self._by_pnk is not None and self._by_ean is not None:
+            self._by_pnk[product.part_number_key] = product
+            for ean in product.ean:
+                self._by_ean[ean] = product
 
 
 _VALIDATION_WEIGHTS = (
@@ -609,83 +663,148 @@ def _bisect(cum: list[int], x: int) -> int:
 
 
 class AccountCatalogue:
-    """One account's offers, in id order, with the indexes saves need."""
+    """One account's offers in id order. Offers are generated when first touched and kept after."""
 
-    def __init__(self, offers: Iterable[Offer]):
-        self.offers: dict[int, Offer] = {}
-        self.ids: list[int] = []
-        self.by_part_number: dict[str, int] = {}
-        self.by_pnk: dict[str, int] = {}
-        for offer in offers:
-            self.offers[offer.id] = offer
-            self.by_part_number[offer.part_number] = offer.id
-            self.by_pnk[offer.part_number_key] = offer.id
-        self.ids = sorted(self.offers)
+    def __init__(self, ids: list[int], make: Callable[[int, int], Offer], product_at: Callable[[int], Product]):
+        # `make(position, offer_id)` builds the offer first laid out at that position.
+        self.ids = ids
+        self._position = dict(zip(ids, range(len(ids)), strict=True))
+        self._offers: dict[int, Offer] = {}
+        self._make = make
+        self._product_at = product_at
+        self._by_part_number: dict[str, int] | None = None
+        self._by_pnk: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __contains__(self, offer_id: object) -> bool:
+        return offer_id in self._offers or offer_id in self._position
+
     def get(self, offer_id: int) -> Offer | None:
-        return self.offers.get(offer_id)
-
-    def add(self, offer: Offer) -> None:
-        import bisect
-
-        self.offers[offer.id] = offer
-        bisect.insort(self.ids, offer.id)
-        self.by_part_number[offer.part_number] = offer.id
-        self.by_pnk[offer.part_number_key] = offer.id
-
-    def remove(self, offer_id: int) -> Offer:
-        import bisect
-
-        offer = self.offers.pop(offer_id)
-        del self.ids[bisect.bisect_left(self.ids, offer_id)]
-        self.by_part_number.pop(offer.part_number, None)
-        self.by_pnk.pop(offer.part_number_key, None)
+        offer = self._offers.get(offer_id)
+        if offer is None:
+            position = self._position.get(offer_id)
+            if position is None:
+                return None
+            offer = self._offers[offer_id] = self._make(position, offer_id)
         return offer
 
-    def in_order(self) -> Iterable[Offer]:
-        offers = self.offers
-        return (offers[i] for i in self.ids)
+    def at(self, index: int) -> Offer:
+        """The offer at this place in id order."""
+        return self.get(self.ids[index])  # type: ignore[return-value]
+
+    def slice(self, start: int, stop: int) -> list[Offer]:
+        return [self.get(i) for i in self.ids[start:stop]]  # type: ignore[misc]
+
+    def in_order(self) -> Iterator[Offer]:
+        get = self.get
+        return (get(i) for i in self.ids)  # type: ignore[misc]
+
+    def id_for_part_number(self, part_number: str) -> int | None:
+        return self._part_number_index().get(part_number)
+
+    def id_for_pnk(self, pnk: str) -> int | None:
+        return self._pnk_index().get(pnk)
+
+    def rename_part_number(self, offer: Offer, part_number: str) -> None:
+        index = self._part_number_index()
+        index.pop(offer.part_number, None)
+        offer.content["part_number"] = part_number
+        index[part_number] = offer.id
+
+    def add(self, offer: Offer) -> None:
+        self._offers[offer.id] = offer
+        bisect.insort(self.ids, offer.id)
+        if self._by_part_number is not None:
+            self._by_part_number[offer.part_number] = offer.id
+        if self._by_pnk is not None:
+            self._by_pnk[offer.part_number_key] = offer.id
+
+    def remove(self, offer_id: int) -> Offer:
+        offer = self.get(offer_id)
+        if offer is None:
+            raise KeyError(offer_id)
+        del self._offers[offer_id]
+        self._position.pop(offer_id, None)
+        del self.ids[bisect.bisect_left(self.ids, offer_id)]
+        if self._by_part_number is not None:
+            self._by_part_number.pop(offer.part_number, None)
+        if self._by_pnk is not None:
+            self._by_pnk.pop(offer.part_number_key, None)
+        return offer
 
     def next_free_id(self) -> int:
         return (self.ids[-1] if self.ids else 10_000) + 1
 
+    def _identity(self, offer_id: int) -> tuple[str, str]:
+        """(part number, PNK) without generating the whole offer when it was never touched."""
+        offer = self._offers.get(offer_id)
+        if offer is not None:
+            return offer.part_number, offer.part_number_key
+        product = self._product_at(self._position[offer_id])
+        return product.part_number, product.part_number_key
+
+    def _part_number_index(self) -> dict[str, int]:
+        if self._by_part_number is None:
+            self._by_part_number = {self._identity(i)[0]: i for i in self.ids}
+        return self._by_part_number
+
+    def _pnk_index(self) -> dict[str, int]:
+        if self._by_pnk is None:
+            self._by_pnk = {self._identity(i)[1]: i for i in self.ids}
+        return self._by_pnk
+
 
 def generate_catalogues(
     seed: int, offers: int, accounts: list[tuple[str, bool]], shared_share: float = 0.6
-) -> tuple[dict[str, AccountCatalogue], list[Product], ProductFactory]:
+) -> tuple[dict[str, AccountCatalogue], ProductPool]:
     """Catalogues for `accounts` ([(name, is_fbe)]), the first one being the main account.
 
-    Every further account sells `shared_share` of the first account's SKUs (with its own ids and
-    prices) plus products of its own, like a real main/FBE pair.
+    Every further account sells `shared_share` of the first account's products (with its own ids,
+    prices and stock) plus products of its own, like a real main/FBE pair. Only the layout (which
+    product sits under which id) is computed here; offers are generated when first read.
     """
-    rng = random.Random(f"emag-sandbox:{seed}:products")
-    factory = ProductFactory(rng)
-    main_products = [factory.make() for _ in range(offers)]
-    all_products = list(main_products)
+    pool = ProductPool(seed)
+    main_products = list(pool.allocate(offers))
     catalogues: dict[str, AccountCatalogue] = {}
-    for index, (name, is_fbe) in enumerate(accounts):
-        account_rng = random.Random(f"emag-sandbox:{seed}:account:{index}")
-        if index == 0:
-            products = main_products
+    span = (MAX_OFFER_ID - 10_000) // max(1, len(accounts))
+    if offers * 2 > span:
+        raise ValueError(f"At most {span // 2} offers per account fit eMAG's id range with {len(accounts)} accounts.")
+    for account_index, (name, is_fbe) in enumerate(accounts):
+        layout = _rng(seed, PURPOSE_LAYOUT, account_index)
+        if account_index == 0:
+            product_of = main_products
         else:
-            shared = account_rng.sample(main_products, round(offers * shared_share))
-            own = [factory.make() for _ in range(offers - len(shared))]
-            all_products.extend(own)
-            products = shared + own
-            account_rng.shuffle(products)
-        span = (MAX_OFFER_ID - 10_000) // max(1, len(accounts))
-        base = 10_000 + index * span + account_rng.randrange(0, max(1, span // 20))
+            shared = layout.sample(main_products, round(offers * shared_share))
+            product_of = shared + list(pool.allocate(offers - len(shared)))
+            layout.shuffle(product_of)
+        base = 10_000 + account_index * span + int(layout.random() * (span // 20))
         max_gap = max(1, min(3, (span // 2) // max(1, offers)))
-        details_base = 100_000_000 + index * 30_000_000
+        r = layout.random
+        ids = []
         offer_id = base
-        rows = []
-        for position, product in enumerate(products):
-            offer_id += 1 + int(account_rng.random() * max_gap)
-            rows.append(
-                make_offer(account_rng, offer_id, product, is_fbe=is_fbe, details_id=details_base + position * 7)
-            )
-        catalogues[name] = AccountCatalogue(rows)
-    return catalogues, all_products, factory
+        for _ in range(offers):
+            offer_id += 1 + int(r() * max_gap)
+            ids.append(offer_id)
+        catalogues[name] = AccountCatalogue(
+            ids, _offer_maker(seed, account_index, is_fbe, pool, product_of), lambda pos, p=product_of: pool.get(p[pos])
+        )
+    return catalogues, pool
+
+
+def _offer_maker(
+    seed: int, account_index: int, is_fbe: bool, pool: ProductPool, product_of: list[int]
+) -> Callable[[int, int], Offer]:
+    details_base = 100_000_000 + account_index * 30_000_000
+
+    def make(position: int, offer_id: int) -> Offer:
+        rng = _rng(seed, PURPOSE_OFFER, (account_index << 32) + position)
+        product = pool.get(product_of[position])
+        return make_offer(rng, offer_id, product, is_fbe=is_fbe, details_id=details_base + position * 7)
+
+    return make
+
+
+def created_offer_rng(seed: int, account_index: int, offer_id: int) -> random.Random:
+    return _rng(seed, PURPOSE_CREATED, (account_index << 32) + offer_id)

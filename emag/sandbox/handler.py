@@ -20,11 +20,10 @@ from typing import Any, NamedTuple
 
 from emag.sandbox import faults as fault_rules
 from emag.sandbox.bodies import BadBody, TooManyInputVars, header, parse_body
-from emag.sandbox.catalogue import AccountCatalogue, Offer, generate_catalogues, make_offer
+from emag.sandbox.catalogue import AccountCatalogue, Offer, created_offer_rng, generate_catalogues, make_offer
 from emag.sandbox.faults import DRIFT_KINDS, FaultPlan, parse_faults, rng_for
 from emag.sandbox.offers import (
     ApiError,
-    ProductIndex,
     count_offers,
     read_offers,
     read_params,
@@ -134,6 +133,7 @@ class AccountState:
     is_fbe: bool
     catalogue: AccountCatalogue
     orders: OrderBook
+    index: int = 0
     details_seq: list[int] = field(default_factory=lambda: [900_000_000])
 
 
@@ -278,13 +278,12 @@ class Sandbox:
 
         named = normalize_accounts(accounts)
         specs = [(name, name.startswith("fbe")) for name, _, _ in named]
-        catalogues, products, factory = generate_catalogues(seed, offers, specs, shared_share=shared_share)
-        self.products = ProductIndex.build(products, factory)
+        catalogues, self.products = generate_catalogues(seed, offers, specs, shared_share=shared_share)
         self.accounts: dict[str, AccountState] = {}
         for index, (name, username, password) in enumerate(named):
             is_fbe = name.startswith("fbe")
             self.accounts[name] = AccountState(
-                name, username, password, is_fbe, catalogues[name], OrderBook(seed, index, 2 if is_fbe else 3)
+                name, username, password, is_fbe, catalogues[name], OrderBook(seed, index, 2 if is_fbe else 3), index
             )
         self._by_username = {a.username: a for a in self.accounts.values()}
         for state in self.accounts.values():
@@ -518,7 +517,12 @@ class Sandbox:
             return _json_response(200, envelope(count_offers(catalogue, read_params(payload))))
         if route == "product_offer/save":
             outcome = save_products(
-                catalogue, payload, is_fbe=state.is_fbe, index=self.products, details_seq=state.details_seq
+                catalogue,
+                payload,
+                is_fbe=state.is_fbe,
+                pool=self.products,
+                new_offer_rng=lambda offer_id: created_offer_rng(self.seed, state.index, offer_id),
+                details_seq=state.details_seq,
             )
             return _json_response(200, envelope(messages=outcome.messages, is_error=outcome.is_error))
         if route == "offer/save":
@@ -619,16 +623,17 @@ class Sandbox:
     def _record_from_other_page(
         self, state: AccountState, route: str, page: int, per_page: int, matching: list | None, rng: Any
     ) -> dict | None:
-        if route == "order/read":
-            items = matching or []
-        else:
-            items = matching if matching is not None else [state.catalogue.offers[i] for i in state.catalogue.ids]
-        others = [i for i in range(len(items)) if not (page - 1) * per_page <= i < page * per_page]
-        if not others:
-            return None
+        items = matching  # None for an unfiltered offer read: the whole catalogue, generated lazily
+        total = len(items) if items is not None else len(state.catalogue)
+        start, stop = (page - 1) * per_page, page * per_page
         # The neighbouring pages, as an offset that slid under the reader would repeat them.
-        near = [i for i in others if (page - 2) * per_page <= i < (page + 1) * per_page] or others
-        item = items[rng.choice(near)]
+        near = [i for i in range(max(0, start - per_page), min(total, stop + per_page)) if not start <= i < stop]
+        if not near:
+            near = [i for i in range(total) if not start <= i < stop]
+        if not near:
+            return None
+        position = rng.choice(near)
+        item = items[position] if items is not None else state.catalogue.at(position)
         return json.loads(json.dumps(item)) if isinstance(item, dict) else item.to_row()
 
     def _drift(self, state: AccountState, route: str, sequence: int) -> DriftEvent | None:
@@ -646,7 +651,7 @@ class Sandbox:
             if kind == "add":
                 event = self._drift_add(state, rng, sequence)
             else:
-                offer = catalogue.offers[rng.choice(catalogue.ids)]
+                offer = catalogue.at(rng.randrange(len(catalogue)))
                 if kind == "price":
                     old = offer.sale_price
                     offer.sale_price = rng.randint(offer.min_sale_price, offer.max_sale_price)
@@ -667,8 +672,7 @@ class Sandbox:
         return event
 
     def _drift_add(self, state: AccountState, rng: Any, sequence: int) -> DriftEvent:
-        product = self.products.factory.make()
-        self.products.add(product)
+        product = self.products.new_product()
         offer_id = state.catalogue.next_free_id() + rng.randrange(0, 3)
         state.details_seq[0] += 7
         offer: Offer = make_offer(rng, offer_id, product, is_fbe=state.is_fbe, details_id=state.details_seq[0])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,7 +17,7 @@ from emag.sandbox.catalogue import (
     AccountCatalogue,
     Offer,
     Product,
-    ProductFactory,
+    ProductPool,
     format_price,
     is_valid_ean,
     make_offer,
@@ -138,7 +140,7 @@ def _offer_value(offer: Offer, name: str) -> Any:
 def select_offers(catalogue: AccountCatalogue, filters: dict[str, frozenset]) -> list[Offer]:
     """Matching offers in id order (eMAG pages in a stable order; ids are ours to pick)."""
     if "id" in filters:
-        candidates = [catalogue.offers[i] for i in sorted(filters["id"]) if i in catalogue.offers]
+        candidates = [catalogue.get(i) for i in sorted(filters["id"]) if i in catalogue]
     else:
         candidates = list(catalogue.in_order())
     rest = [(name, values) for name, values in filters.items() if name != "id"]
@@ -147,15 +149,12 @@ def select_offers(catalogue: AccountCatalogue, filters: dict[str, frozenset]) ->
     return [o for o in candidates if all(_offer_value(o, name) in values for name, values in rest)]
 
 
-def read_offers(catalogue: AccountCatalogue, params: dict) -> tuple[list[Offer], list[Offer], int, int]:
-    """(the page, every matching offer, page, per_page)."""
+def read_offers(catalogue: AccountCatalogue, params: dict) -> tuple[list[Offer], list[Offer] | None, int, int]:
+    """(the page, every matching offer or None when unfiltered, page, per_page)."""
     page, per_page = paging(params)
     filters = offer_filters(params)
     if not filters:
-        ids = catalogue.ids[(page - 1) * per_page : page * per_page]
-        matching = None
-        rows = [catalogue.offers[i] for i in ids]
-        return rows, matching, page, per_page  # type: ignore[return-value]
+        return catalogue.slice((page - 1) * per_page, page * per_page), None, page, per_page
     matching = select_offers(catalogue, filters)
     return matching[(page - 1) * per_page : page * per_page], matching, page, per_page
 
@@ -381,30 +380,14 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-@dataclass
-class ProductIndex:
-    """Every eMAG product the sandbox knows, to attach new offers by PNK or EAN."""
-
-    by_pnk: dict[str, Product]
-    by_ean: dict[str, Product]
-    factory: ProductFactory
-
-    @classmethod
-    def build(cls, products: list[Product], factory: ProductFactory) -> ProductIndex:
-        by_ean = {}
-        for product in products:
-            for ean in product.ean:
-                by_ean[ean] = product
-        return cls({p.part_number_key: p for p in products}, by_ean, factory)
-
-    def add(self, product: Product) -> None:
-        self.by_pnk[product.part_number_key] = product
-        for ean in product.ean:
-            self.by_ean[ean] = product
-
-
 def save_products(
-    catalogue: AccountCatalogue, payload: Any, *, is_fbe: bool, index: ProductIndex, details_seq: list[int]
+    catalogue: AccountCatalogue,
+    payload: Any,
+    *,
+    is_fbe: bool,
+    pool: ProductPool,
+    new_offer_rng: Callable[[int], random.Random],
+    details_seq: list[int],
 ) -> SaveOutcome:
     """product_offer/save: create or update; documentation-only problems still save the offer."""
     outcome = SaveOutcome()
@@ -422,36 +405,41 @@ def save_products(
             part_number = str(item.get("part_number", offer.part_number if offer else ""))
             if not 1 <= len(part_number) <= 25:
                 raise ItemRefused(f"Offer {offer_id}: part_number must have 1 to 25 characters.")
-            holder = catalogue.by_part_number.get(part_number)
+            holder = catalogue.id_for_part_number(part_number)
             if holder is not None and holder != offer_id:
                 raise ItemRefused(f"You already hold a Product associated with this PN:{part_number}.")
-            product = offer.product if offer else _product_for_new_offer(item, offer_id, part_number, index)
-            holder = catalogue.by_pnk.get(product.part_number_key)
-            if holder is not None and holder != offer_id:
-                raise ItemRefused(
-                    f"You already hold a Product associated with this PNK:{product.part_number_key} (id {holder})."
-                )
+            product = offer.product if offer else _existing_product(item, offer_id, pool)
+            new_product_fields = _new_product_fields(item, offer_id, part_number) if product is None else None
+            if product is not None:
+                holder = catalogue.id_for_pnk(product.part_number_key)
+                if holder is not None and holder != offer_id:
+                    raise ItemRefused(
+                        f"You already hold a Product associated with this PNK:{product.part_number_key} (id {holder})."
+                    )
             content, problems = _documentation_problems(item, offer_id)
         except ItemRefused as refused:
             outcome.messages.append(refused.message)
             continue
         if offer is None:
+            # A brand-new product waits for eMAG's documentation check; an attached one has its docs.
+            validation_status = 9 if product is not None else 1
+            if product is None:
+                product = pool.new_custom_product(**new_product_fields)  # type: ignore[arg-type]
             details_seq[0] += 7
-            offer = make_offer(index.factory.rng, offer_id, product, is_fbe=is_fbe, details_id=details_seq[0])
+            offer = make_offer(new_offer_rng(offer_id), offer_id, product, is_fbe=is_fbe, details_id=details_seq[0])
             offer.stock = offer.reserved = 0
             offer.number_of_offers, offer.buy_button_rank, offer.ownership = 1, 1, 1
-            # A brand-new product waits for eMAG's documentation check; an attached one inherits its docs.
-            offer.validation_status = 1 if product.part_number_key not in index.by_pnk else 9
+            offer.validation_status = validation_status
+            offer.offer_validation_status = 1
             offer.recommended_price = None
-            index.add(product)
+            if part_number != product.part_number:
+                offer.content["part_number"] = part_number
             catalogue.add(offer)
         if offer.ownership == 2 and content:
             problems.append(f"Product id: {offer_id}: you may not change the documentation of this product.")
             content = {}
         if part_number != offer.part_number:
-            catalogue.by_part_number.pop(offer.part_number, None)
-            offer.content["part_number"] = part_number
-            catalogue.by_part_number[part_number] = offer_id
+            catalogue.rename_part_number(offer, part_number)
         offer.content.update(content)
         _apply_offer_changes(offer, changes)
         outcome.saved_ids.append(offer_id)
@@ -459,40 +447,45 @@ def save_products(
     return outcome
 
 
-def _product_for_new_offer(item: dict, offer_id: int, part_number: str, index: ProductIndex) -> Product:
+def _existing_product(item: dict, offer_id: int, pool: ProductPool) -> Product | None:
+    """The eMAG product a new offer attaches to (by PNK, else by EAN), or None for a new product."""
     pnk = item.get("part_number_key")
     if pnk:
-        product = index.by_pnk.get(str(pnk))
+        product = pool.by_pnk(str(pnk))
         if product is None:
             raise ItemRefused(f"Offer {offer_id}: part_number_key {pnk} does not exist.")
         return product
     eans = item.get("ean") or []
-    eans = eans if isinstance(eans, list) else [eans]
-    for ean in eans:
-        if str(ean) in index.by_ean:
-            return index.by_ean[str(ean)]
+    for ean in eans if isinstance(eans, list) else [eans]:
+        product = pool.by_ean(str(ean))
+        if product is not None:
+            return product
+    return None
+
+
+def _new_product_fields(item: dict, offer_id: int, part_number: str) -> dict:
     missing = [k for k in ("name", "brand", "category_id") if item.get(k) in (None, "")]
     if missing:
         raise ItemRefused(f"Offer {offer_id}: a new product needs {', '.join(missing)}.")
-    category = CATEGORY_BY_ID.get(_int_or_none(item["category_id"]))
+    category = CATEGORY_BY_ID.get(_int_or_none(item["category_id"]))  # type: ignore[arg-type]
     if category is None:
         raise ItemRefused(f"Offer {offer_id}: invalid category_id {item['category_id']!r}.")
+    eans = item.get("ean") or []
+    eans = eans if isinstance(eans, list) else [eans]
     if category.is_ean_mandatory and not eans:
         raise ItemRefused(f"Offer {offer_id}: EAN is mandatory in category {category.id}.")
-    valid_eans = [str(e) for e in eans if is_valid_ean(str(e))]
-    return Product(
-        part_number=part_number,
-        part_number_key=index.factory.unique_pnk(),
-        name=str(item["name"])[:255],
-        brand=str(item["brand"])[:255],
-        category_id=category.id,
-        ean=valid_eans,
-        warranty=_int_or_none(item.get("warranty")) or 0,
-        characteristics=[],
-        family=None,
-        image_count=0,
-        gross_price=0,
-    )
+    return {
+        "part_number": part_number,
+        "name": str(item["name"])[:255],
+        "brand": str(item["brand"])[:255],
+        "category_id": category.id,
+        "ean": [str(e) for e in eans if is_valid_ean(str(e))],
+        "warranty": _int_or_none(item.get("warranty")) or 0,
+        "characteristics": [],
+        "family": None,
+        "image_count": 0,
+        "gross_price": 0,
+    }
 
 
 def set_offer_stock(catalogue: AccountCatalogue, offer_id_text: str, payload: Any, *, is_fbe: bool) -> tuple[int, Any]:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from emag.sandbox.catalogue import VAT_RATES, AccountCatalogue, format_price
+from emag.sandbox.catalogue import VAT_RATES, AccountCatalogue, Offer, format_price
 from emag.sandbox.offers import ApiError, InvalidValue, as_int, paging, save_items
 
 BUCHAREST = ZoneInfo("Europe/Bucharest")
@@ -66,12 +66,20 @@ class OrderBook:
     ) -> dict:
         rng = self.rng
         if lines is None:
-            sellable = [o for o in catalogue.in_order() if o.is_sellable]
-            pool = sellable or list(catalogue.in_order())
-            if not pool:
+            if not len(catalogue):
                 raise ValueError("The account has no offers to order.")
-            picks = rng.sample(pool, min(len(pool), rng.choice((1, 1, 1, 2, 3))))
-            lines = [(o.id, rng.choice((1, 1, 1, 2, 3))) for o in picks]
+            # Sample rather than scan: a scan would generate every offer of a large lazy catalogue.
+            wanted = rng.choice((1, 1, 1, 2, 3))
+            picks: dict[int, Offer] = {}
+            for _ in range(200):
+                offer = catalogue.at(rng.randrange(len(catalogue)))
+                if offer.is_sellable and offer.estimated_stock > 0:
+                    picks[offer.id] = offer
+                    if len(picks) == wanted:
+                        break
+            if not picks:
+                picks = {o.id: o for o in (catalogue.at(rng.randrange(len(catalogue))),)}
+            lines = [(o.id, min(rng.choice((1, 1, 1, 2, 3)), max(1, o.estimated_stock))) for o in picks.values()]
         products = []
         for offer_id, quantity in lines:
             offer = catalogue.get(offer_id)
