@@ -10,9 +10,10 @@ How one run goes:
    (the constraint `syncrun_one_active_per_account` is the last word) before any
    eMAG call, and a heartbeat thread keeps `heartbeat_at` fresh.
 2. Count (product_offer/count), then read page after page until an empty or short
-   page. eMAG is called outside any transaction. Each page is parsed in Python
-   (emag.parsing), then its offers, its SyncPage row, its SyncError rows and the run's
-   progress commit in one transaction, so a crash loses at most the page in flight.
+   page (or, after the last page by eMAG's count, until a new count confirms the total).
+   eMAG is called outside any transaction. Each page is parsed in Python (emag.parsing),
+   then its offers, its SyncPage row, its SyncError rows and the run's progress commit
+   in one transaction, so a crash loses at most the page in flight.
    Offers are bulk-upserted, and only those whose content hash changed: a run over
    an unchanged catalogue writes no offer row at all. If the page's bulk write fails
    in the database, the page is written again record by record, each in its own
@@ -470,6 +471,7 @@ class _Engine:
         self.failed: dict[int, str] = {}
         self.base_stats = (run.requests_made, run.retries, run.throttled, run.rate_limit_wait_seconds)
         self.heartbeat: _Heartbeat | None = None
+        self.count_at_end: int | None = None
 
     # --- the run as a whole ---
 
@@ -572,6 +574,16 @@ class _Engine:
             if len(records) < self.page_size:
                 reached_end = True
                 break
+            if expected_pages is not None and page >= expected_pages:
+                # eMAG's count says that was the last page: a count costs the same request as the
+                # empty page after it, and checks the total too. Read on only if offers were added.
+                count_now = self._count()
+                if isinstance(count_now, EmagError):
+                    return self._finish_fatal(count_now)
+                if count_now is not None and count_now <= run.fetched:
+                    self.count_at_end = count_now
+                    reached_end = True
+                    break
             page += 1
 
         if stop_reason == "cancelled":
@@ -615,7 +627,7 @@ class _Engine:
                 f"{run.last_committed_page} were not read, so no offer was marked vanished.",
             )
 
-        count_at_end = self._count()
+        count_at_end = self.count_at_end if self.count_at_end is not None else self._count()
         if isinstance(count_at_end, EmagError):
             return self._finish_fatal(count_at_end)
         notes = []
