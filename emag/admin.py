@@ -292,6 +292,24 @@ class EstimatedCountPaginator(Paginator):
                 return estimate
         return super().count
 
+    DEEP_OFFSET = 5_000
+
+    def page(self, number: int | str):
+        """A deep page finds its ids on the ordering index alone, then loads just those rows with their joins.
+
+        OFFSET over the joined rows makes the database join every skipped row too.
+        """
+        queryset = self.object_list
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        if not isinstance(queryset, QuerySet) or bottom < self.DEEP_OFFSET:
+            return super().page(number)
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(queryset.values_list("pk", flat=True)[bottom:top])
+        return self._get_page(queryset.filter(pk__in=ids), number, self)
+
 
 def _estimated_rows(queryset: QuerySet) -> int | None:
     connection = connections[queryset.db]
@@ -380,7 +398,7 @@ class OfferAdmin(ReadOnlyAdmin):
         ("is_present", admin.BooleanFieldListFilter),
     ]
     search_fields = ["product__sku", "product__name", "product__ean_text", "part_number_key"]
-    search_help_text = "SKU, name, EAN, PNK, or an exact eMAG id."
+    search_help_text = "An exact SKU, PNK, EAN or eMAG id, or any part of a SKU, name or EAN."
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
@@ -425,10 +443,17 @@ class OfferAdmin(ReadOnlyAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         term = search_term.strip()
-        if term.isdigit():
-            # An eMAG id is a number: match it exactly (an index lookup) besides the text fields.
-            text_results, may_have_duplicates = super().get_search_results(request, queryset, term)
-            return text_results | queryset.filter(emag_id=int(term)), may_have_duplicates
+        if term and " " not in term:
+            # Staff mostly paste a whole SKU, PNK, EAN or eMAG id: answer those from the indexes, and only
+            # when nothing matches exactly fall back to the substring search, which reads every row.
+            lookups = [{"product__sku": term}, {"part_number_key": term.upper()}, {"product__ean_text": term}]
+            if term.isdigit() and int(term) < 2**63:
+                lookups.append({"emag_id": int(term)})
+            ids = set()
+            for lookup in lookups:
+                ids.update(queryset.filter(**lookup).values_list("pk", flat=True)[:1000])
+            if ids:
+                return queryset.filter(pk__in=ids), False
         return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="SKU", ordering="product__sku")

@@ -195,3 +195,23 @@ def test_the_paginator_counts_exactly_where_it_cannot_estimate(offers):
     paginator = EstimatedCountPaginator(Offer.objects.all(), 2)
 
     assert paginator.count == 5
+
+
+def test_a_part_of_a_sku_still_finds_it_when_nothing_matches_exactly(login, viewer, offers):
+    response = login(viewer).get(CHANGELIST, {"q": "MP-04"})
+
+    assert _skus(response) == ["LMP-042@fbe", "LMP-042@main"]
+
+
+def test_a_deep_page_shows_the_same_rows_as_a_plain_offset(login, viewer, account, monkeypatch):
+    from tests.admin.conftest import make_offer
+
+    for i in range(12):
+        make_offer(account, f"SKU-{i:03d}", 7000 + i)
+    monkeypatch.setattr(EstimatedCountPaginator, "DEEP_OFFSET", 1)
+    ordered = Offer.objects.order_by("account_id", "emag_id")
+
+    paginator = EstimatedCountPaginator(ordered.select_related("product"), 5)
+
+    assert [o.emag_id for o in paginator.page(2).object_list] == [o.emag_id for o in ordered[5:10]]
+    assert [o.emag_id for o in paginator.page(3).object_list] == [o.emag_id for o in ordered[10:12]]
