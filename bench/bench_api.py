@@ -361,6 +361,7 @@ def main() -> None:
     parser.add_argument("--offers", type=int, default=100_000)
     parser.add_argument("--reseed", action="store_true", help="Seed again even if the count is right.")
     parser.add_argument("--duration", type=int, default=10, help="Seconds of load per figure.")
+    parser.add_argument("--warmup", type=int, default=3, help="Seconds of load before each endpoint's figures.")
     parser.add_argument("--clients", default="1,20", help="Concurrent clients, comma-separated.")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--worker-class", default="sync")
@@ -396,8 +397,8 @@ def main() -> None:
                 for name, path in ENDPOINTS.items():
                     token = login(server.base)
                     items, size = check_endpoint(server.base, token, path)
-                    # Warm the workers (connections, caches) so the figure is the steady state.
-                    load(server.base, token, path, max(clients), 2)
+                    # Warm every worker (imports, connections, caches) so the figure is the steady state.
+                    load(server.base, token, path, max(clients), args.warmup)
                     for n in clients:
                         figure = load(server.base, token, path, n, args.duration)
                         target = TARGET_P95_MS.get(n)
