@@ -25,6 +25,7 @@ from emag.sandbox.faults import DRIFT_KINDS, FaultPlan, parse_faults, rng_for
 from emag.sandbox.offers import (
     ApiError,
     count_offers,
+    find_by_eans,
     read_offers,
     read_params,
     save_light_offers,
@@ -201,7 +202,13 @@ class Sandbox:
     """A simulated eMAG Marketplace API (v4.4.x) with one catalogue per account.
 
     Sandbox(seed=1, offers=250, accounts=None, faults="", rate_limit=True, latency_ms=0, allowed_ips=None)
-    plus keyword-only extras beyond the architecture contract:
+
+    `accounts`: None (DEFAULT_ACCOUNTS), a dict {name: (username, password)}, or a list of
+    (username, password) pairs or "USER:PASSWORD" strings, named main, fbe, account3... in order.
+    An account whose name starts with "fbe" is Fulfilled by eMAG: its orders are type 2 and it
+    refuses stock pushes. `allowed_ips`: None (every caller) or addresses/networks ("10.0.0.0/8").
+
+    Keyword-only extras beyond the architecture contract:
 
     - orders=0: orders generated per account at start (more with `create_order`).
     - clock=time.time: seconds, for the rate-limit windows and the log times (inject one in tests).
@@ -210,9 +217,9 @@ class Sandbox:
       seconds until the window frees; a number sends that number.
     - ip_denied_status=200: HTTP status of the `Invalid vendor ip` answer (one source says 403).
     - count_throttled=False: whether 429 answers count against the window (see ratelimit.py).
-    - limits=None: {"orders": (per_second, per_minute), "other": (...)} instead of eMAG's (12, 720)
-      and (3, 180). With sliding windows eMAG's minute limits equal 60 times the second limits, so
-      only lower minute limits make the minute window bind.
+    - limits=None: per bucket ("orders", "other", "documentation") (per_second, per_minute[, per_day])
+      replacing eMAG's (12, 720), (3, 180) and (5, 200, 5000). With sliding windows eMAG's minute
+      limits equal 60 times the second limits, so only lower minute limits make that window bind.
     - slow_seconds=3.0: the delay of a `slow` fault over HTTP; mock_slow_seconds=0.05: the real sleep
       of a `slow` fault under `responses` when the caller's read timeout allows the full delay.
     - hang_seconds=600: how long a `hang` holds an HTTP connection (or until the server stops).
@@ -220,8 +227,17 @@ class Sandbox:
       the set of ids fixed so a test can compare ids exactly.
     - shared_share=0.6: the share of the first account's SKUs every other account also sells.
 
-    Further methods: set_faults(spec), set_rate_limit(enabled), create_order(name, ...),
-    corrupted_ids(name, route), offer(name, id), account_names(), reset_log().
+    Further methods: set_faults(spec), set_rate_limit(enabled), create_order(name, lines, status=...),
+    orders(name), offer(name, id), corrupted_ids(name, route), account_names(), reset_log().
+    Over HTTP, besides GET /_sandbox/log and /_sandbox/catalogue/<name>: GET /_sandbox/orders/<name>,
+    /_sandbox/faults (with corrupted records and drift events), /_sandbox/accounts; POST
+    /_sandbox/faults {"faults": SPEC}, /_sandbox/rate_limit {"enabled": false},
+    /_sandbox/orders/<name> {"lines": [[offer_id, quantity]]}, /_sandbox/log/reset.
+    Also served: GET documentation/find_by_eans?eans[]=... (5/s, 200/min, 5,000/day).
+
+    Faults: those that answer instead of the route (429, 500, 502, 504, hang, badjson, iserror)
+    change nothing; `slow` and `truncated` answers come from a request that was carried out (a save
+    is applied even though its answer is late or unreadable, as on a real network).
     Truth after faults: `catalogue(name)` is always the true state (badrecord spoils only the wire
     copy; drift changes the catalogue itself); `corrupted_records` and `drift_events` say what was
     done, with the request sequence number.
@@ -243,7 +259,7 @@ class Sandbox:
         retry_after: bool | float | None = None,
         ip_denied_status: int = 200,
         count_throttled: bool = False,
-        limits: dict[str, tuple[int, int]] | None = None,
+        limits: dict[str, tuple[int, ...]] | None = None,
         slow_seconds: float = 3.0,
         mock_slow_seconds: float = 0.05,
         hang_seconds: float = 600.0,
@@ -371,9 +387,9 @@ class Sandbox:
         started = time.perf_counter()
         method = method.upper()
         headers = dict(headers or {})
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         if path.startswith("/_sandbox/"):
-            return self._introspect(method, path)
+            return self._introspect(method, path, headers, body)
         with self.lock:
             self.sequence += 1
             sequence = self.sequence
@@ -381,6 +397,9 @@ class Sandbox:
             route = path[len(API_PREFIX) :].strip("/") if path.startswith(API_PREFIX) else path
             account_name = None
             try:
+                if route == "documentation/find_by_eans" and query:
+                    body = query  # the one GET route: its EANs come in the query string
+                    headers["Content-Type"] = "application/x-www-form-urlencoded"
                 response, account_name = self._dispatch(method, path, route, headers, body, client_ip, sequence)
             except Exception:  # a sandbox bug must still answer like a server, not kill the transport
                 response = _html_response(500, "500 Internal Server Error")
@@ -496,6 +515,8 @@ class Sandbox:
             return ("offer_stock", parts[1]) if method == "PATCH" else _method_not_allowed(method, route)
         if len(parts) == 3 and parts[:2] == ["order", "acknowledge"]:
             return ("order/acknowledge", parts[2]) if method == "POST" else _method_not_allowed(method, route)
+        if route == "documentation/find_by_eans":
+            return (route, None) if method == "GET" else _method_not_allowed(method, route)
         if route in ROUTES:
             return (route, None) if method == "POST" else _method_not_allowed(method, route)
         return _json_response(
@@ -541,6 +562,8 @@ class Sandbox:
             return _json_response(200, envelope(read_categories(read_params(payload))))
         if route == "category/count":
             return _json_response(200, envelope({"noOfItems": str(count_categories())}))
+        if route == "documentation/find_by_eans":
+            return _json_response(200, envelope(find_by_eans(state.catalogue, self.products, payload)))
         if route == "order/read":
             orders, matching, page, per_page = state.orders.read(read_params(payload))
             rows = json.loads(json.dumps(orders))
@@ -681,10 +704,13 @@ class Sandbox:
 
     # --- introspection -----------------------------------------------------------------------------
 
-    def _introspect(self, method: str, path: str) -> SandboxResponse:
+    def _introspect(self, method: str, path: str, headers: dict, body: Any) -> SandboxResponse:
+        """`/_sandbox/...`: the truth and the controls, for benchmarks and tests in another process."""
+        parts = path.strip("/").split("/")
+        if method == "POST":
+            return self._control(parts, headers, body)
         if method != "GET":
             return _method_not_allowed(method, path)
-        parts = path.strip("/").split("/")
         with self.lock:
             if parts == ["_sandbox", "log"]:
                 return _json_response(200, [entry.as_dict() for entry in self.request_log])
@@ -707,6 +733,37 @@ class Sandbox:
                     200, self.catalogue(parts[2]) if parts[1] == "catalogue" else self.orders(parts[2])
                 )
         return _json_response(404, {"message": f"Unknown sandbox resource {path}"})
+
+    def _control(self, parts: list[str], headers: dict, body: Any) -> SandboxResponse:
+        """POST /_sandbox/faults {"faults": SPEC}, /_sandbox/rate_limit {"enabled": bool},
+        /_sandbox/orders/<name> {"lines": [[offer_id, quantity]], "status": 1}, /_sandbox/log/reset."""
+        try:
+            payload = parse_body(headers, body) or {}
+        except (BadBody, TooManyInputVars, UnicodeDecodeError):
+            return _json_response(400, {"message": "Invalid JSON body"})
+        if not isinstance(payload, dict):
+            return _json_response(400, {"message": "The body must be a JSON object"})
+        try:
+            if parts == ["_sandbox", "faults"]:
+                self.set_faults(payload.get("faults", ""))
+                return _json_response(200, {"faults": self.fault_plan.spec()})
+            if parts == ["_sandbox", "rate_limit"]:
+                self.set_rate_limit(bool(payload.get("enabled", True)))
+                return _json_response(200, {"enabled": self.rate_limit})
+            if parts == ["_sandbox", "log", "reset"]:
+                self.reset_log()
+                return _json_response(200, {"entries": 0})
+            if len(parts) == 3 and parts[1] == "orders" and parts[2] in self.accounts:
+                lines = payload.get("lines")
+                order = self.create_order(
+                    parts[2],
+                    [(int(offer_id), int(quantity)) for offer_id, quantity in lines] if lines else None,
+                    status=int(payload.get("status", 1)),
+                )
+                return _json_response(201, order)
+        except (ValueError, TypeError) as exc:
+            return _json_response(400, {"message": str(exc)})
+        return _json_response(404, {"message": f"Unknown sandbox resource /{'/'.join(parts)}"})
 
     def _account(self, name: str) -> AccountState:
         try:

@@ -515,3 +515,47 @@ def set_offer_stock(catalogue: AccountCatalogue, offer_id_text: str, payload: An
 def gross_price(offer: Offer) -> Decimal:
     """The sale price with VAT, for order lines."""
     return Decimal(offer.sale_price) / UNIT * (1 + VAT_RATES[offer.vat_id])
+
+
+MAX_EANS_PER_LOOKUP = 100
+HOTNESS = ("SUPER COLD", "COLD", "WARM", "HOT", "SUPER HOT")
+
+
+def find_by_eans(catalogue: AccountCatalogue, pool: ProductPool, payload: Any) -> list[dict]:
+    """documentation/find_by_eans: the eMAG products carrying these EANs, and whether we sell them."""
+    eans = payload.get("eans") if isinstance(payload, dict) else None
+    if isinstance(eans, str):
+        eans = [eans]
+    if not eans or not isinstance(eans, list):
+        raise ApiError("The eans parameter is mandatory: eans[]=5941234567890.")
+    if len(eans) > MAX_EANS_PER_LOOKUP:
+        raise ApiError(f"At most {MAX_EANS_PER_LOOKUP} EANs per request.")
+    results = []
+    for ean in dict.fromkeys(str(e) for e in eans):
+        product = pool.by_ean(ean)
+        if product is None:
+            continue
+        category = CATEGORY_BY_ID.get(product.category_id)
+        key = product.part_number_key
+        results.append(
+            {
+                "eans": list(product.ean),
+                "part_number_key": key,
+                "product_name": product.name,
+                "brand_name": product.brand,
+                "category_name": category.name if category else "",
+                "doc_category_id": product.category_id,
+                "site_url": f"https://www.emag.ro/-/pd/{key}/",
+                "allow_to_add_offer": True,
+                "vendor_has_offer": catalogue.id_for_pnk(key) is not None,
+                "hotness": HOTNESS[int(key, 36) % len(HOTNESS)],
+                "product_image": _main_image(key) if product.image_count else None,
+            }
+        )
+    return results
+
+
+def _main_image(pnk: str) -> str:
+    from emag.sandbox.catalogue import _image_url
+
+    return _image_url(pnk, 1)

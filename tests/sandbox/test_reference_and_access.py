@@ -46,3 +46,42 @@ def test_it_serves_accounts_given_as_user_password_pairs_named_in_order():
     assert sb.account_names() == ["main", "fbe", "account3"]
     assert sb.credentials("account3") == ("c@x.ro", "three")
     assert call(sb, "product_offer/count", {}, name="account3").json()["results"]["noOfItems"] == "5"
+
+
+def test_it_finds_products_by_ean_with_get_and_says_whether_we_sell_them(quiet_sandbox):
+    from .conftest import auth_headers
+
+    main_row = quiet_sandbox.catalogue("main")[0]
+    fbe_only = next(
+        r for r in quiet_sandbox.catalogue("fbe") if r["id"] and quiet_sandbox.offer("main", r["id"]) is None
+        and r["part_number_key"] not in {m["part_number_key"] for m in quiet_sandbox.catalogue("main")}
+    )  # fmt: skip
+    query = f"eans[]={main_row['ean'][0]}&eans[]={fbe_only['ean'][0]}&eans[]=5940000000000"
+    response = quiet_sandbox.handle(
+        "GET", f"/api-3/documentation/find_by_eans?{query}", auth_headers(quiet_sandbox), None
+    )
+    results = response.json()["results"]
+    assert [r["part_number_key"] for r in results] == [main_row["part_number_key"], fbe_only["part_number_key"]]
+    assert [r["vendor_has_offer"] for r in results] == [True, False]
+    assert results[0]["product_name"] == main_row["name"] and results[0]["brand_name"] == main_row["brand"]
+    missing = quiet_sandbox.handle("GET", "/api-3/documentation/find_by_eans", auth_headers(quiet_sandbox), None)
+    assert missing.json()["isError"] is True
+    assert call(quiet_sandbox, "documentation/find_by_eans", {"eans": ["1"]}).status == 405
+
+
+def test_it_limits_ean_lookups_to_five_a_second_and_5000_a_day(clock):
+    from .conftest import auth_headers
+
+    sb = Sandbox(seed=1, offers=10, clock=clock)
+    path = "/api-3/documentation/find_by_eans?eans[]=5940000000000"
+    statuses = [sb.handle("GET", path, auth_headers(sb), None).status for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    assert call(sb, "product_offer/count", {}).status == 200  # a bucket of its own
+    day = Sandbox(seed=1, offers=10, clock=clock, limits={"documentation": (1000, 1000, 7)})
+    statuses = []
+    for _ in range(9):
+        statuses.append(day.handle("GET", path, auth_headers(day), None).status)
+        clock.advance(3600)
+    assert statuses == [200] * 7 + [429, 429]
+    clock.advance(86_400)
+    assert day.handle("GET", path, auth_headers(day), None).status == 200

@@ -72,3 +72,22 @@ def test_it_answers_concurrent_clients(served):
     for t in threads:
         t.join()
     assert sorted(results) == [0, 0, 20, 20, 100, 100]
+
+
+def test_it_takes_controls_over_http_for_other_processes(served):
+    sb, server, root = served
+    assert requests.post(f"{root}/_sandbox/faults", json={"faults": "500:1"}, timeout=10).json() == {"faults": "500:1"}
+    assert (
+        requests.post(f"{root}/api-3/order/read", auth=sb.credentials("main"), json={}, timeout=10).status_code == 500
+    )
+    assert requests.post(f"{root}/_sandbox/faults", json={"faults": "boom:1"}, timeout=10).status_code == 400
+    requests.post(f"{root}/_sandbox/faults", json={"faults": ""}, timeout=10)
+    offer = sb.catalogue("main")[0]
+    created = requests.post(f"{root}/_sandbox/orders/main", json={"lines": [[offer["id"], 1]]}, timeout=10)
+    assert created.status_code == 201 and created.json()["products"][0]["product_id"] == offer["id"]
+    assert requests.post(f"{root}/_sandbox/rate_limit", json={"enabled": False}, timeout=10).json() == {
+        "enabled": False
+    }
+    assert sb.rate_limit is False
+    assert requests.post(f"{root}/_sandbox/log/reset", json={}, timeout=10).status_code == 200
+    assert sb.request_log == []
