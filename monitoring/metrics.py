@@ -286,13 +286,16 @@ def queue_figures(now: datetime | None = None) -> dict:
 
 
 def _redis_queue_figures(now: datetime) -> dict:
-    from django_q.brokers import get_broker
+    import redis
     from django_q.signing import SignedPackage
 
-    broker = get_broker()
-    size = broker.queue_size()
+    # Read from the settings, not django_q's Conf, so the figures follow the configuration this process has.
+    location = settings.Q_CLUSTER["redis"]
+    client = redis.Redis.from_url(location) if isinstance(location, str) else redis.Redis(**location)
+    list_key = f"django_q:{settings.Q_CLUSTER.get('name', 'default')}:q"
+    size = client.llen(list_key)
     oldest_age = None
-    head = broker.connection.lindex(broker.list_key, 0) if size else None
+    head = client.lindex(list_key, 0) if size else None
     if head:
         try:
             started = SignedPackage.loads(head).get("started")

@@ -147,3 +147,28 @@ def test_it_floors_the_score_at_0_when_every_rule_fires(fresh_account):
 )
 def test_it_maps_scores_to_status_bands(score, status):
     assert health.status_for(score) == status
+
+
+def test_it_reads_the_age_of_the_oldest_task_in_a_redis_queue(fresh_account, settings):
+    import os
+
+    import redis
+    from django_q.signing import SignedPackage
+
+    url = os.environ.get("TEST_REDIS_URL", "")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set")
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "name": "magflow-monitoring-test", "redis": url}
+    client = redis.Redis.from_url(url)
+    key = "django_q:magflow-monitoring-test:q"
+    client.delete(key)
+    retry = settings.Q_CLUSTER["retry"]
+    try:
+        client.rpush(key, SignedPackage.dumps({"id": "a", "started": timezone.now() - timedelta(seconds=retry + 30)}))
+        client.rpush(key, SignedPackage.dumps({"id": "b", "started": timezone.now()}))
+        report = health.evaluate()
+    finally:
+        client.delete(key)
+    assert fired(report) == ["queue_backlog"]
+    assert report["metrics"]["queued_tasks"] == 2
+    assert report["metrics"]["oldest_task_age_seconds"] == pytest.approx(retry + 30, abs=2)
