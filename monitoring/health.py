@@ -48,22 +48,14 @@ def make_alert(rule: str, message: str, value: float | int | list, threshold: fl
     }
 
 
-def evaluate(now: datetime | None = None) -> dict:
-    """The health report: status, score, the figures the rules read, the alerts that fired, every account."""
-    now = now or timezone.now()
-    five_minutes = metrics.Span.ending_now(timedelta(minutes=5), now)
-    last_hour = metrics.Span.ending_now(timedelta(hours=1), now)
-    calls = metrics.api_call_figures(five_minutes)
-    syncs = metrics.sync_figures(last_hour)
-    freshness = metrics.overdue_accounts(now)
-    queue = metrics.queue_figures(now)
+def figure_alerts(calls: dict, syncs: dict, *, calls_scope: str, syncs_scope: str) -> list[dict]:
+    """The four rules that read request and sync figures (the health score's first four, any window)."""
     alerts = []
-
     if calls["error_rate"] > ERROR_RATE_LIMIT:
         alerts.append(
             make_alert(
                 "error_rate",
-                f"eMAG error rate of the last 5 minutes is {calls['error_rate']} % "
+                f"eMAG error rate {calls_scope} is {calls['error_rate']} % "
                 f"({calls['total_errors']} of {calls['total_requests']} requests), above {ERROR_RATE_LIMIT} %.",
                 calls["error_rate"],
                 ERROR_RATE_LIMIT,
@@ -74,7 +66,7 @@ def evaluate(now: datetime | None = None) -> dict:
         alerts.append(
             make_alert(
                 "response_time",
-                f"Average eMAG response time of the last 5 minutes is {average / 1000:.2f} s, above 2 s.",
+                f"Average eMAG response time {calls_scope} is {average / 1000:.2f} s, above 2 s.",
                 average,
                 RESPONSE_TIME_LIMIT_MS,
             )
@@ -83,7 +75,7 @@ def evaluate(now: datetime | None = None) -> dict:
         alerts.append(
             make_alert(
                 "rate_limit_usage",
-                f"Rate-limit usage of the last 5 minutes is {calls['rate_limit_usage']} % of the per-minute limit, "
+                f"Rate-limit usage {calls_scope} is {calls['rate_limit_usage']} % of the per-minute limit, "
                 f"above {RATE_LIMIT_USAGE_LIMIT} %.",
                 calls["rate_limit_usage"],
                 RATE_LIMIT_USAGE_LIMIT,
@@ -93,13 +85,26 @@ def evaluate(now: datetime | None = None) -> dict:
         alerts.append(
             make_alert(
                 "sync_success_rate",
-                f"Sync success rate of the last hour is {syncs['success_rate']} % "
+                f"Sync success rate {syncs_scope} is {syncs['success_rate']} % "
                 f"({syncs['successful_syncs']} of {syncs['successful_syncs'] + syncs['failed_syncs']}), "
                 f"below {SYNC_SUCCESS_RATE_FLOOR} %.",
                 syncs["success_rate"],
                 SYNC_SUCCESS_RATE_FLOOR,
             )
         )
+    return alerts
+
+
+def evaluate(now: datetime | None = None) -> dict:
+    """The health report: status, score, the figures the rules read, the alerts that fired, every account."""
+    now = now or timezone.now()
+    five_minutes = metrics.Span.ending_now(timedelta(minutes=5), now)
+    last_hour = metrics.Span.ending_now(timedelta(hours=1), now)
+    calls = metrics.api_call_figures(five_minutes)
+    syncs = metrics.sync_figures(last_hour)
+    freshness = metrics.overdue_accounts(now)
+    queue = metrics.queue_figures(now)
+    alerts = figure_alerts(calls, syncs, calls_scope="of the last 5 minutes", syncs_scope="of the last hour")
     overdue = [entry for entry in freshness if entry["is_overdue"]]
     if overdue:
         described = ", ".join(

@@ -14,11 +14,9 @@ from django.db.models import Count, FloatField, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from emag import ratelimit
 from emag.models import ApiCall, Offer, Product, SellerAccount, SyncRun
 from monitoring.models import ApiCallRollup
-
-# eMAG's documented limits per seller account: (per second, per minute).
-DEFAULT_RATE_LIMITS = {"orders": (12, 720), "other": (3, 180)}
 
 WINDOW_CHOICES = ("30s", "5m", "1h", "24h")
 DEFAULT_WINDOW = "5m"
@@ -34,26 +32,8 @@ class InvalidWindow(ValueError):
 
 
 def rate_limits() -> dict[str, tuple[int, int]]:
-    """The limits the shared rate limiter enforces, falling back to eMAG's documented ones."""
-    try:
-        from emag import ratelimit
-    except ImportError:
-        return dict(DEFAULT_RATE_LIMITS)
-    limits = getattr(ratelimit, "LIMITS", None)
-    if not isinstance(limits, dict):
-        return dict(DEFAULT_RATE_LIMITS)
-    found = {}
-    for bucket, limit in limits.items():
-        per_second = getattr(limit, "per_second", None)
-        per_minute = getattr(limit, "per_minute", None)
-        if per_second is None and isinstance(limit, dict):
-            per_second, per_minute = limit.get("per_second"), limit.get("per_minute")
-        if per_second is None and isinstance(limit, (tuple, list)):
-            per_second, per_minute = limit[0], limit[1]
-        if per_second is None or per_minute is None:
-            return dict(DEFAULT_RATE_LIMITS)
-        found[bucket] = (int(per_second), int(per_minute))
-    return found or dict(DEFAULT_RATE_LIMITS)
+    """(per second, per minute) of each bucket, as the shared rate limiter enforces them."""
+    return {bucket: (limit.per_second, limit.per_minute) for bucket, limit in ratelimit.LIMITS.items()}
 
 
 def parse_window(value: str | None, *, default: str = DEFAULT_WINDOW) -> timedelta:
@@ -148,7 +128,7 @@ def rate_limit_usage(span: Span, account_id: int | None = None) -> float:
     limits = rate_limits()
     usage = 0.0
     for (_account, bucket), n in _usage_by_bucket(span, account_id).items():
-        per_minute = limits.get(bucket, limits.get("other", DEFAULT_RATE_LIMITS["other"]))[1]
+        per_minute = limits.get(bucket, limits[ratelimit.OTHER])[1]
         usage = max(usage, 100.0 * n / span.minutes / per_minute)
     return round(usage, 2)
 

@@ -56,44 +56,6 @@ def _query_span(request: Request, name: str, default: str) -> tuple[str, metrics
     return raw.strip().lower(), metrics.Span.ending_now(length)
 
 
-def _window_alerts(figures: dict) -> list[dict]:
-    """The rules of the health score that read request and sync figures, applied to this window."""
-    alerts = []
-    checks = (
-        ("error_rate", figures["error_rate"], health.ERROR_RATE_LIMIT, figures["error_rate"] > health.ERROR_RATE_LIMIT),
-        (
-            "response_time",
-            figures["average_response_time"],
-            health.RESPONSE_TIME_LIMIT_MS,
-            (figures["average_response_time"] or 0) > health.RESPONSE_TIME_LIMIT_MS,
-        ),
-        (
-            "rate_limit_usage",
-            figures["rate_limit_usage"],
-            health.RATE_LIMIT_USAGE_LIMIT,
-            figures["rate_limit_usage"] > health.RATE_LIMIT_USAGE_LIMIT,
-        ),
-        (
-            "sync_success_rate",
-            figures["sync_success_rate"],
-            health.SYNC_SUCCESS_RATE_FLOOR,
-            figures["sync_success_rate"] < health.SYNC_SUCCESS_RATE_FLOOR,
-        ),
-    )
-    messages = {
-        "error_rate": "eMAG error rate is {value} % (above {threshold} %).",
-        "response_time": "Average eMAG response time is {value} ms (above {threshold} ms).",
-        "rate_limit_usage": "Rate-limit usage is {value} % of the per-minute limit (above {threshold} %).",
-        "sync_success_rate": "Sync success rate is {value} % (below {threshold} %).",
-    }
-    for rule, value, threshold, is_fired in checks:
-        if is_fired:
-            alerts.append(
-                health.make_alert(rule, messages[rule].format(value=value, threshold=threshold), value, threshold)
-            )
-    return alerts
-
-
 class HealthView(MonitoringView):
     @extend_schema(tags=TAGS, responses=serializers.HealthReportSerializer, summary="Health score, alerts, accounts")
     def get(self, request: Request) -> Response:
@@ -116,6 +78,7 @@ class MetricsView(MonitoringView):
     def get(self, request: Request) -> Response:
         window, span = _query_span(request, "window", metrics.DEFAULT_WINDOW)
         overall = metrics.window_metrics(span)
+        syncs = metrics.sync_figures(span)
         accounts = [
             {"account_id": account.pk, "account": account.name, **metrics.window_metrics(span, account.pk)}
             for account in SellerAccount.objects.order_by("name")
@@ -125,7 +88,9 @@ class MetricsView(MonitoringView):
             "since": span.since,
             "metrics": overall,
             "accounts": accounts,
-            "alerts": _window_alerts(overall),
+            "alerts": health.figure_alerts(
+                overall, syncs, calls_scope=f"over the last {window}", syncs_scope=f"over the last {window}"
+            ),
             "timestamp": span.until,
         }
         return Response(serializers.MetricsReportSerializer(report).data)
