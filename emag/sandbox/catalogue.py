@@ -310,6 +310,21 @@ class Product:
     family: dict | None
     image_count: int
     gross_price: int  # typical retail price with VAT, in units
+    # url, description and image urls, computed on the first read (a slug per row is costly).
+    rendered: dict | None = None
+
+    def render(self) -> dict:
+        if self.rendered is None:
+            category = CATEGORY_BY_ID.get(self.category_id)
+            benefit = category.benefit if category else ""
+            self.rendered = {
+                "url": f"https://www.emag.ro/{slugify(self.name)}/pd/{self.part_number_key}/",
+                "description": f"<p>{self.name}. {benefit}</p>",
+                "images": [
+                    (_image_url(self.part_number_key, n), 1 if n == 1 else 2) for n in range(1, self.image_count + 1)
+                ],
+            }
+        return self.rendered
 
 
 @dataclass(slots=True)
@@ -369,23 +384,26 @@ class Offer:
         """The record exactly as product_offer/read returns it."""
         p = self.product
         c = self.content
-        category = CATEGORY_BY_ID.get(p.category_id)
+        rendered = p.render()
         name = c.get("name", p.name)
+        errors = VALIDATION_STATUS_ERRORS.get(self.validation_status)
         validation = [
             {
                 "value": self.validation_status,
                 "description": VALIDATION_STATUS_DESCRIPTIONS[self.validation_status],
-                "errors": VALIDATION_STATUS_ERRORS.get(self.validation_status),
+                "errors": list(errors) if errors else None,
             }
         ]
         if "images" in c:
-            images = c["images"]
+            images = [dict(i) for i in c["images"]]
         else:
-            images = [
-                {"url": _image_url(p.part_number_key, n), "display_type": 1 if n == 1 else 2}
-                for n in range(1, p.image_count + 1)
-            ]
-        benefit = category.benefit if category else ""
+            images = [{"url": url, "display_type": kind} for url, kind in rendered["images"]]
+        if "name" in c:
+            category = CATEGORY_BY_ID.get(c.get("category_id", p.category_id))
+            description = f"<p>{name}. {category.benefit if category else ''}</p>"
+            url = f"https://www.emag.ro/{slugify(name)}/pd/{p.part_number_key}/"
+        else:
+            description, url = rendered["description"], rendered["url"]
         return {
             "id": self.id,
             "part_number_key": p.part_number_key,
@@ -394,8 +412,8 @@ class Offer:
             "brand": c.get("brand", p.brand),
             "category_id": c.get("category_id", p.category_id),
             "vendor_category_id": c.get("vendor_category_id"),
-            "description": c.get("description", f"<p>{name}. {benefit}</p>"),
-            "url": c.get("url", f"https://www.emag.ro/{slugify(name)}/pd/{p.part_number_key}/"),
+            "description": c.get("description", description),
+            "url": c.get("url", url),
             "sale_price": format_price(self.sale_price),
             "recommended_price": format_price(self.recommended_price),
             "min_sale_price": format_price(self.min_sale_price),
@@ -411,7 +429,7 @@ class Offer:
             "handling_time": [{"warehouse_id": self.warehouse_id, "value": self.handling_time}],
             "warranty": c.get("warranty", p.warranty),
             "ean": list(c.get("ean", p.ean)),
-            "images": [dict(i) for i in images],
+            "images": images,
             "attachments": [dict(a) for a in c.get("attachments", [])],
             "characteristics": [dict(x) for x in c.get("characteristics", p.characteristics)],
             "family": dict(p.family) if p.family else None,
@@ -431,7 +449,7 @@ class Offer:
                 "description": OFFER_VALIDATION_DESCRIPTIONS[self.offer_validation_status],
                 "errors": None if self.offer_validation_status == 1 else ["Price outside the allowed range."],
             },
-            "doc_errors": None if self.validation_status != 8 else VALIDATION_STATUS_ERRORS[8],
+            "doc_errors": None if self.validation_status != 8 else list(VALIDATION_STATUS_ERRORS[8]),
             "genius_eligibility": self.genius[0],
             "genius_eligibility_type": self.genius[1],
             "genius_computed": self.genius[2],
