@@ -12,7 +12,6 @@ portable, SQLite-to-PostgreSQL-and-back copy of what MagFlow cannot re-read from
 """
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.management.color import no_style
@@ -330,29 +329,62 @@ def _open(path: Path) -> tarfile.TarFile:
 
 
 def _member_bytes(archive: tarfile.TarFile, path: Path, name: str) -> bytes:
+    handle = _member_file(archive, path, name)
     try:
-        member = archive.getmember(name)
-        handle = archive.extractfile(member)
-        if handle is None:
-            raise _damaged(path, f"{name} is not a file")
         return handle.read()
-    except KeyError:
-        raise _damaged(path, f"{name} is missing")
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise _damaged(path, f"{name} cannot be read ({exc})")
 
 
-def read_archive(path: Path) -> tuple[dict, dict[str, bytes]]:
-    """Open and verify an archive: the whole-file checksum, the manifest, each table's count and sha256.
+def _member_file(archive: tarfile.TarFile, path: Path, name: str) -> IO[bytes]:
+    try:
+        handle = archive.extractfile(archive.getmember(name))
+    except KeyError:
+        raise _damaged(path, f"{name} is missing")
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise _damaged(path, f"{name} cannot be read ({exc})")
+    if handle is None:
+        raise _damaged(path, f"{name} is not a file")
+    return handle
 
-    Returns the manifest and each table's verified bytes; raises BackupError on any mismatch.
+
+def _member_lines(archive: tarfile.TarFile, path: Path, entry: dict) -> Iterator[bytes]:
+    """A table's lines, streamed; once exhausted, checked against the manifest's sha256 and count."""
+    digest, count = hashlib.sha256(), 0
+    handle = _member_file(archive, path, entry["file"])
+    try:
+        for line in handle:
+            digest.update(line)
+            count += 1
+            yield line
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise _damaged(path, f"{entry['file']} cannot be read ({exc})")
+    if digest.hexdigest() != entry["sha256"]:
+        raise _damaged(path, f"{entry['file']} does not match its sha256")
+    if count != entry["count"]:
+        raise _damaged(path, f"{entry['file']} holds {count} rows, the manifest says {entry['count']}")
+
+
+def _member_rows(archive: tarfile.TarFile, path: Path, entry: dict) -> Iterator[dict]:
+    for line in _member_lines(archive, path, entry):
+        try:
+            yield json.loads(line)
+        except ValueError as exc:
+            raise _damaged(path, f"{entry['file']} holds a line that is not JSON ({exc})")
+
+
+def read_archive(path: Path) -> dict:
+    """Verify an archive without restoring it: the whole-file checksum, the manifest, each table's count and sha256.
+
+    Returns the manifest; raises BackupError on any mismatch. Tables are streamed, never held in memory.
     """
     path = Path(path)
     if not path.is_file():
         raise BackupError(f"No archive at {path}.")
     sidecar = path.with_name(path.name + ".sha256")
     if sidecar.is_file():
-        expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
+        words = sidecar.read_text().split()
+        expected = words[0] if words else ""
         actual = sha256_file(path)
         if expected != actual:
             raise _damaged(path, f"its sha256 is {actual}, but {sidecar.name} says {expected}")
@@ -371,7 +403,7 @@ def read_archive(path: Path) -> tuple[dict, dict[str, bytes]]:
         entries = manifest.get("tables") or []
         if manifest.get("content_sha256") != _content_digest(entries):
             raise _damaged(path, "the manifest's checksums do not add up (content_sha256)")
-        contents = {}
+        seen = set()
         for entry in entries:
             table = TABLES_BY_NAME.get(entry.get("name"))
             if table is None:
@@ -382,22 +414,13 @@ def read_archive(path: Path) -> tuple[dict, dict[str, bytes]]:
                     f"The archive {path} has {table.name} fields this MagFlow lacks ({', '.join(sorted(unknown))}): "
                     "restore it with the MagFlow version that wrote it."
                 )
-            data = _member_bytes(archive, path, entry["file"])
-            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                raise _damaged(path, f"{entry['file']} does not match its sha256")
-            count = data.count(b"\n")
-            if count != entry["count"]:
-                raise _damaged(path, f"{entry['file']} holds {count} rows, the manifest says {entry['count']}")
-            contents[table.name] = data
-        missing = set(TABLES_BY_NAME) - set(contents)
+            for _line in _member_lines(archive, path, entry):
+                pass
+            seen.add(table.name)
+        missing = set(TABLES_BY_NAME) - seen
         if missing:
             raise _damaged(path, f"tables missing: {', '.join(sorted(missing))}")
-    return manifest, contents
-
-
-def _lines(data: bytes) -> Iterator[dict]:
-    for line in io.BytesIO(data):
-        yield json.loads(line)
+    return manifest
 
 
 def _batches(rows: Iterable[dict], size: int = BATCH) -> Iterator[list[dict]]:
@@ -477,12 +500,12 @@ def _save_batch(model: type[models.Model], instances: list[models.Model], existi
 
 
 def _restore_keyed(
-    table: Table, data: bytes, natural_key: tuple[str, ...], resolve: dict[str, dict[Any, int]]
+    table: Table, rows: Iterable[dict], natural_key: tuple[str, ...], resolve: dict[str, dict[Any, int]]
 ) -> dict[Any, int]:
     """Upsert a table by natural key; return natural key -> id for the rows restored."""
     model = table.model
     restored: dict[Any, int] = {}
-    for batch in _batches(_lines(data)):
+    for batch in _batches(rows):
         instances = []
         for row in batch:
             resolved = {}
@@ -518,12 +541,12 @@ def _restore_keyed(
     return restored
 
 
-def _restore_children(table: Table, data: bytes, run_ids: dict[int, int]) -> int:
+def _restore_children(table: Table, rows: Iterable[dict], run_ids: dict[int, int]) -> int:
     """Pages and errors belong to their run: the archive's set replaces the run's set."""
     model = table.model
     model.objects.filter(run_id__in=list(run_ids.values())).delete()
     count = 0
-    for batch in _batches(_lines(data)):
+    for batch in _batches(rows):
         instances = []
         for row in batch:
             try:
@@ -537,28 +560,39 @@ def _restore_children(table: Table, data: bytes, run_ids: dict[int, int]) -> int
 
 
 def restore_archive(path: Path) -> dict[str, int]:
-    """Verify an archive and restore it exactly, in one transaction; return the rows restored per table."""
-    manifest, contents = read_archive(Path(path))
-    expected = {entry["name"]: entry["count"] for entry in manifest["tables"]}
+    """Verify an archive and restore it exactly, in one transaction; return the rows restored per table.
+
+    The archive is verified in full before anything is written, and each table is checked again as it
+    streams in, so a file that changes in between still rolls the whole restore back.
+    """
+    path = Path(path)
+    manifest = read_archive(path)
+    entries = {entry["name"]: entry for entry in manifest["tables"]}
+    expected = {name: entry["count"] for name, entry in entries.items()}
     try:
-        with transaction.atomic():
-            accounts = _restore_keyed(TABLES_BY_NAME["seller_accounts"], contents["seller_accounts"], ("name",), {})
-            products = _restore_keyed(TABLES_BY_NAME["products"], contents["products"], ("sku",), {})
+        with _open(path) as archive, transaction.atomic():
+
+            def rows(name: str) -> Iterator[dict]:
+                return _member_rows(archive, path, entries[name])
+
+            accounts = _restore_keyed(TABLES_BY_NAME["seller_accounts"], rows("seller_accounts"), ("name",), {})
+            products = _restore_keyed(TABLES_BY_NAME["products"], rows("products"), ("sku",), {})
             offers = _restore_keyed(
                 TABLES_BY_NAME["offers"],
-                contents["offers"],
+                rows("offers"),
                 ("account", "emag_id"),
                 {"account": accounts, "product": products},
             )
-            runs = _restore_keyed(TABLES_BY_NAME["sync_runs"], contents["sync_runs"], ("id",), {"account": accounts})
-            _link_resumed_runs(contents["sync_runs"], runs)
+            run_rows = list(rows("sync_runs"))
+            runs = _restore_keyed(TABLES_BY_NAME["sync_runs"], run_rows, ("id",), {"account": accounts})
+            _link_resumed_runs(run_rows, runs)
             restored = {
                 "seller_accounts": len(accounts),
                 "products": len(products),
                 "offers": len(offers),
                 "sync_runs": len(runs),
-                "sync_pages": _restore_children(TABLES_BY_NAME["sync_pages"], contents["sync_pages"], runs),
-                "sync_errors": _restore_children(TABLES_BY_NAME["sync_errors"], contents["sync_errors"], runs),
+                "sync_pages": _restore_children(TABLES_BY_NAME["sync_pages"], rows("sync_pages"), runs),
+                "sync_errors": _restore_children(TABLES_BY_NAME["sync_errors"], rows("sync_errors"), runs),
             }
             _reset_sequences()
             _verify(restored, expected, accounts, products, offers, runs)
@@ -567,8 +601,8 @@ def restore_archive(path: Path) -> dict[str, int]:
     return restored
 
 
-def _link_resumed_runs(data: bytes, runs: dict[int, int]) -> None:
-    links = {runs[row["id"]]: row["resumed_from"] for row in _lines(data) if row.get("resumed_from") is not None}
+def _link_resumed_runs(run_rows: list[dict], runs: dict[int, int]) -> None:
+    links = {runs[row["id"]]: row["resumed_from"] for row in run_rows if row.get("resumed_from") is not None}
     present = set(SyncRun.objects.filter(pk__in=set(links.values())).values_list("pk", flat=True))
     for run_id, resumed_from in links.items():
         target = runs.get(resumed_from, resumed_from if resumed_from in present else None)

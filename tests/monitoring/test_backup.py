@@ -302,6 +302,9 @@ def test_the_commands_back_up_restore_and_prune_old_archives(tmp_path, capsys):
     assert len(list(tmp_path.glob("*.sha256"))) == 2
     assert Backup.objects.filter(deleted_at__isnull=False).count() == 1
     empty_tables()
+    call_command("restore_emag", "--check", str(tmp_path / archives[-1]))
+    assert "is intact" in capsys.readouterr().out
+    assert Offer.objects.count() == 0
     call_command("restore_emag", str(tmp_path / archives[-1]))
     assert snapshot() == before
     out = capsys.readouterr().out

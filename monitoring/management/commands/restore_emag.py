@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, archive: Path, check: bool, **options) -> None:
         try:
             if check:
-                manifest, _contents = backup.read_archive(archive)
+                manifest = backup.read_archive(archive)
                 counts = {entry["name"]: entry["count"] for entry in manifest["tables"]}
                 self.stdout.write(self.style.SUCCESS(f"{archive} is intact: {self._describe(counts)}."))
                 return
