@@ -34,7 +34,7 @@ class LegacyListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         min_value=1, max_value=MAX_LIMIT, required=False, help_text="How many rows at most (default 100 per page)."
     )
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=100_000_000, default=0)
     max_pages_per_account = serializers.IntegerField(
         min_value=1, max_value=50, default=25, help_text="Without `limit`, 100 rows per page: the old API's bound."
     )
