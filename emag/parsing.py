@@ -128,6 +128,29 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _json_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return json_safe(value)
+    raise TypeError(f"a {type(value).__name__} is not JSON")
+
+
+def canonical_json(record: dict) -> tuple[str, bool]:
+    """The record as canonical JSON text (sorted keys), and whether it held Decimals.
+
+    One pass serves both the content hash and, when the record is already plain JSON
+    (eMAG sends prices as strings), tells that it can be stored as it is.
+    """
+    held_decimal = False
+
+    def default(value: Any) -> Any:
+        nonlocal held_decimal
+        held_decimal = True
+        return _json_decimal(value)
+
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
+    return text, held_decimal
+
+
 def record_excerpt(record: Any) -> str:
     """The record as JSON text, cut to RECORD_EXCERPT_CHARS, for SyncError.record."""
     try:
@@ -163,6 +186,9 @@ def _identity_sku(record: dict) -> str:
 
 
 def _parse(record: dict) -> ParsedOffer:
+    text, held_decimal = canonical_json(record)
+    # The JSON-able copy, for the JSON columns: the record itself unless it held Decimals.
+    safe = json.loads(text) if held_decimal else record
     if record.get("id") is None:
         raise _Refused(Reason.MISSING_FIELD, "the record has no id")
     emag_id = _int(record, "id")
@@ -199,9 +225,9 @@ def _parse(record: dict) -> ParsedOffer:
         "warranty": _optional_int(record, "warranty", minimum=0, maximum=SMALLINT_MAX),
         "eans": eans,
         "ean_text": ean_text,
-        "images": json_safe(_list_of_objects(record, "images")),
-        "characteristics": json_safe(_list_of_objects(record, "characteristics")),
-        "family": json_safe(_optional_object(record, "family") or None),
+        "images": _list_of_objects(safe, "images"),
+        "characteristics": _list_of_objects(safe, "characteristics"),
+        "family": _optional_object(safe, "family") or None,
     }
 
     stock = _warehouse_values(record, "stock", maximum=MAX_STOCK)
@@ -247,7 +273,7 @@ def _parse(record: dict) -> ParsedOffer:
         "validation_status_description": validation_description,
         "offer_validation_status": offer_validation_status,
         "offer_validation_status_description": offer_validation_description,
-        "doc_errors": json_safe(record.get("doc_errors")),
+        "doc_errors": safe.get("doc_errors"),
         "buy_button_rank": _optional_int(record, "buy_button_rank", minimum=0, maximum=INT32_MAX),
         "number_of_offers": _optional_int(record, "number_of_offers", minimum=0, maximum=INT32_MAX),
         "ownership": _optional_int(record, "ownership", minimum=0, maximum=SMALLINT_MAX),
@@ -257,10 +283,10 @@ def _parse(record: dict) -> ParsedOffer:
         "is_sellable": is_sellable(status, stock_total, offer_validation_status, validation_status),
     }
 
-    raw = json_safe(record)
+    raw = safe
     # The offer's hash covers the whole record as eMAG sent it: any change eMAG makes
     # (even to a field MagFlow does not split out) rewrites the row and its raw copy.
-    offer_hash = content_hash(raw)
+    offer_hash = hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
     product_hash = content_hash(product)
     offer["raw"] = raw
     offer["content_hash"] = offer_hash

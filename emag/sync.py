@@ -46,6 +46,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -443,6 +444,50 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=10)
 
 
+class PageReader:
+    """Reads pages for the engine; with `prefetch`, the next page is read while the current one is written.
+
+    One background thread makes every eMAG call (the client is not shared between threads
+    at the same moment), so calls stay sequential and within the rate limit; only their
+    waiting overlaps the database work. A page is read ahead only when the caller knows
+    it exists, so no request is wasted. The thread's own connection (ApiCall rows, the
+    limiter) is closed with it. Used on PostgreSQL only: SQLite serialises writers anyway.
+    """
+
+    def __init__(self, client: EmagClient, page_size: int, *, prefetch: bool) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-reader") if prefetch else None
+        self.pending: dict[int, Future] = {}
+
+    def read(self, page: int, lookahead: int | None = None) -> list:
+        future = self.pending.pop(page, None)
+        if self.executor is None:
+            return self.client.read_offers(page=page, per_page=self.page_size)
+        if future is None:
+            future = self.executor.submit(self.client.read_offers, page=page, per_page=self.page_size)
+        if lookahead is not None and lookahead not in self.pending:
+            self.pending[lookahead] = self.executor.submit(
+                self.client.read_offers, page=lookahead, per_page=self.page_size
+            )
+        return future.result()
+
+    def call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
+        """Any other client call, made by the reader's thread so the client is never used by two at once."""
+        if self.executor is None:
+            return method(**kwargs)
+        return self.executor.submit(method, **kwargs).result()
+
+    def close(self) -> None:
+        if self.executor is None:
+            return
+        for future in self.pending.values():
+            future.cancel()
+        self.pending.clear()
+        self.executor.submit(connections.close_all).result()
+        self.executor.shutdown(wait=True)
+
+
 class _Engine:
     def __init__(
         self,
@@ -472,6 +517,7 @@ class _Engine:
         self.base_stats = (run.requests_made, run.retries, run.throttled, run.rate_limit_wait_seconds)
         self.heartbeat: _Heartbeat | None = None
         self.count_at_end: int | None = None
+        self.reader: PageReader | None = None
 
     # --- the run as a whole ---
 
@@ -495,6 +541,11 @@ class _Engine:
                 self.client = EmagClient(self.account, run=run)
             elif getattr(self.client, "run", None) is None:
                 self.client.run = run  # so its ApiCall rows belong to this run
+            self.reader = PageReader(
+                self.client,
+                self.page_size,
+                prefetch=connection.vendor == "postgresql" and not connection.in_atomic_block,
+            )
             self._load_prefix()
             self._sync()
         except ClaimLost:
@@ -506,6 +557,8 @@ class _Engine:
             logger.exception("sync run #%s of account %s failed", run.pk, self.account.name)
             self._finish(SyncRun.Status.FAILED, "internal_error", f"{type(exc).__name__}: {exc}"[:2000])
         finally:
+            if self.reader is not None:
+                self.reader.close()
             if self.heartbeat is not None:
                 self.heartbeat.stop()
             if own_client and self.client is not None:
@@ -528,7 +581,6 @@ class _Engine:
 
     def _sync(self) -> None:
         run = self.run
-        client = self.client
         count_at_start = self._count()
         if isinstance(count_at_start, EmagError):
             return self._finish_fatal(count_at_start)
@@ -552,8 +604,13 @@ class _Engine:
             if expected_pages is not None and page > expected_pages + EXTRA_PAGES_ALLOWED:
                 stop_reason = "runaway"
                 break
+            # Read the next page while this one is written, when it surely exists.
+            lookahead: int | None = page + 1
+            last_allowed = self.max_pages is not None and pages_read + 1 >= self.max_pages
+            if expected_pages is None or page + 1 > expected_pages or last_allowed:
+                lookahead = None
             try:
-                records = client.read_offers(page=page, per_page=self.page_size)
+                records = self.reader.read(page, lookahead)
             except FATAL_ERRORS as exc:
                 return self._finish_fatal(exc)
             except EmagError as exc:
@@ -594,7 +651,7 @@ class _Engine:
             if self._cancel_requested():
                 return self._finish(SyncRun.Status.CANCELLED, "cancelled", "Cancelled on request.")
             try:
-                records = client.read_offers(page=number, per_page=self.page_size)
+                records = self.reader.read(number)
             except FATAL_ERRORS as exc:
                 return self._finish_fatal(exc)
             except EmagError as exc:
@@ -664,7 +721,7 @@ class _Engine:
     def _count(self) -> int | None | EmagError:
         """eMAG's offer count; None when it cannot be read (the run goes on), the error when it is fatal."""
         try:
-            return self.client.count_offers().items
+            return self.reader.call(self.client.count_offers).items
         except FATAL_ERRORS as exc:
             return exc
         except EmagError as exc:
