@@ -16,12 +16,23 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from emag.sandbox import faults as fault_rules
 from emag.sandbox.bodies import BadBody, TooManyInputVars, header, parse_body
-from emag.sandbox.catalogue import AccountCatalogue, Offer, created_offer_rng, generate_catalogues, make_offer
+from emag.sandbox.catalogue import AccountCatalogue, created_offer_rng, generate_catalogues
+from emag.sandbox.control import introspect
 from emag.sandbox.faults import DRIFT_KINDS, FaultPlan, parse_faults, rng_for
+from emag.sandbox.injection import (
+    FAULTABLE,
+    READS,
+    REPLACING_FAULTS,
+    CorruptedRecord,
+    DriftEvent,
+    drift,
+    fault_response,
+    spoil_records,
+)
 from emag.sandbox.offers import (
     ApiError,
     count_offers,
@@ -33,97 +44,24 @@ from emag.sandbox.offers import (
     set_offer_stock,
 )
 from emag.sandbox.orders import OrderBook
-from emag.sandbox.ratelimit import RateLimiter, bucket_for, retry_after_header
+from emag.sandbox.ratelimit import RateLimiter, bucket_for
 from emag.sandbox.reference import count_categories, handling_times, read_categories, vat_rates
+from emag.sandbox.wire import (
+    LogEntry,
+    SandboxResponse,
+    envelope,
+    html_response,
+    json_response,
+    method_not_allowed,
+    throttled_response,
+)
 
 DEFAULT_ACCOUNTS: dict[str, tuple[str, str]] = {
     "main": ("main@sandbox.magflow.local", "sandbox-main-secret"),
     "fbe": ("fbe@sandbox.magflow.local", "sandbox-fbe-secret"),
 }
 API_PREFIX = "/api-3/"
-JSON_TYPE = "application/json; charset=utf-8"
 NOT_ALLOWED = "You are not allowed to use this API."
-
-# Routes faults may strike: offer and order reads and saves, never counts or reference data.
-FAULTABLE = frozenset(
-    {
-        "product_offer/read",
-        "product_offer/save",
-        "offer/save",
-        "offer_stock",
-        "order/read",
-        "order/save",
-        "order/acknowledge",
-        "order/attachments/save",
-    }
-)
-READS = frozenset({"product_offer/read", "order/read"})
-# Faults that answer instead of the route: the request changes nothing.
-REPLACING_FAULTS = frozenset({"429", "500", "502", "504", "hang", "badjson", "iserror"})
-ISERROR_MESSAGES = (
-    "An error occurred while processing your request. Please try again later.",
-    "Service temporarily unavailable, please retry.",
-    "Internal error: could not read the vendor offers.",
-)
-
-
-class LogEntry(NamedTuple):
-    """One request as the sandbox saw it; `time` comes from the sandbox clock (epoch seconds by default)."""
-
-    time: float
-    account: str | None
-    route: str
-    status: int
-    duration: float
-    fault: str | None
-    method: str = "POST"
-    sequence: int = 0
-
-    def as_dict(self) -> dict:
-        return self._asdict()
-
-
-@dataclass
-class SandboxResponse:
-    """An answer; `delay` seconds to wait before sending it, or `hang` to never send it."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    fault: str | None = None
-    delay: float = 0.0
-    hang: bool = False
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass(frozen=True)
-class CorruptedRecord:
-    """A record a badrecord fault spoiled on the wire (the catalogue itself stays true)."""
-
-    sequence: int
-    account: str
-    route: str
-    page: int
-    record_id: int  # the id the record should have carried
-    kind: str  # missing_id, wrong_types, negative_price, overlong, duplicate
-    detail: str
-
-
-@dataclass(frozen=True)
-class DriftEvent:
-    """A catalogue change made by a drift fault just before a read."""
-
-    sequence: int
-    account: str
-    kind: str  # price, stock, add, remove (offers) or order (a new order)
-    record_id: int
-    detail: str
 
 
 @dataclass
@@ -174,28 +112,6 @@ def _parse_networks(allowed_ips: Iterable[str] | str | None) -> list | None:
     if isinstance(allowed_ips, str):
         allowed_ips = [p for p in allowed_ips.split(",") if p.strip()]
     return [ipaddress.ip_network(p.strip(), strict=False) for p in allowed_ips]
-
-
-def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> SandboxResponse:
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    return SandboxResponse(status, {"Content-Type": JSON_TYPE, **(headers or {})}, body)
-
-
-def envelope(results: Any = None, *, messages: Iterable[str] = (), is_error: bool = False) -> dict:
-    return {
-        "isError": is_error,
-        "messages": list(messages),
-        "errors": [],
-        "results": [] if results is None else results,
-    }
-
-
-def _html_response(status: int, title: str) -> SandboxResponse:
-    body = (
-        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
-        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-    ).encode()
-    return SandboxResponse(status, {"Content-Type": "text/html"}, body)
 
 
 class Sandbox:
@@ -265,7 +181,7 @@ class Sandbox:
         hang_seconds: float = 600.0,
         drift_kinds: Iterable[str] = DRIFT_KINDS,
         shared_share: float = 0.6,
-    ):
+    ) -> None:
         if offers < 0:
             raise ValueError("offers must be 0 or more.")
         self.seed = seed
@@ -389,7 +305,7 @@ class Sandbox:
         headers = dict(headers or {})
         path, _, query = path.partition("?")
         if path.startswith("/_sandbox/"):
-            return self._introspect(method, path, headers, body)
+            return introspect(self, method, path, headers, body)
         with self.lock:
             self.sequence += 1
             sequence = self.sequence
@@ -402,7 +318,7 @@ class Sandbox:
                     headers["Content-Type"] = "application/x-www-form-urlencoded"
                 response, account_name = self._dispatch(method, path, route, headers, body, client_ip, sequence)
             except Exception:  # a sandbox bug must still answer like a server, not kill the transport
-                response = _html_response(500, "500 Internal Server Error")
+                response = html_response(500, "500 Internal Server Error")
             if self.latency_ms:
                 response.delay += self.latency_ms / 1000
             duration = time.perf_counter() - started + response.delay + (self.hang_seconds if response.hang else 0)
@@ -410,7 +326,7 @@ class Sandbox:
                 LogEntry(
                     arrived,
                     account_name,
-                    _log_route(route),
+                    route,
                     0 if response.hang else response.status,
                     round(duration, 6),
                     response.fault,
@@ -428,15 +344,15 @@ class Sandbox:
             return refusal, None
         assert state is not None
         if self.allowed_networks is not None and not self._ip_allowed(client_ip):
-            return _json_response(
+            return json_response(
                 self.ip_denied_status, envelope(messages=[f"ERROR: Invalid vendor ip [{client_ip}]"], is_error=True)
             ), state.name
         if not path.startswith(API_PREFIX):
-            return _json_response(404, envelope(messages=[f"Resource {path} not found."], is_error=True)), state.name
+            return json_response(404, envelope(messages=[f"Resource {path} not found."], is_error=True)), state.name
         if self.rate_limit:
             wait = self.limiter.check(state.name, bucket_for(route))
             if wait is not None:
-                return self._throttled(wait), state.name
+                return throttled_response(wait, self.retry_after), state.name
         target = self._resolve(method, route)
         if isinstance(target, SandboxResponse):
             return target, state.name
@@ -445,24 +361,24 @@ class Sandbox:
         if base_route in FAULTABLE and self.fault_plan:
             fault = fault_rules.draw_request_fault(self.fault_plan, self.seed, sequence)
             if fault in REPLACING_FAULTS:
-                response = self._fault_response(fault, sequence)
+                response = fault_response(self, fault, sequence)
                 response.fault = fault
                 return response, state.name
         try:
             payload = parse_body(headers, body)
         except TooManyInputVars as exc:
-            return _json_response(200, envelope(messages=[str(exc)], is_error=True)), state.name
+            return json_response(200, envelope(messages=[str(exc)], is_error=True)), state.name
         except (BadBody, UnicodeDecodeError):
             if base_route == "offer_stock":
-                return _json_response(400, {"message": "Invalid content"}), state.name
-            return _json_response(200, envelope(messages=["Invalid request body."], is_error=True)), state.name
+                return json_response(400, {"message": "Invalid content"}), state.name
+            return json_response(200, envelope(messages=["Invalid request body."], is_error=True)), state.name
         drifted = None
         if base_route in READS and fault_rules.draws_drift(self.fault_plan, self.seed, sequence):
-            drifted = self._drift(state, base_route, sequence)
+            drifted = drift(self, state, base_route, sequence)
         try:
             response = self._route(state, base_route, argument, payload, sequence)
         except ApiError as error:
-            response = _json_response(200, envelope(messages=error.messages, is_error=True))
+            response = json_response(200, envelope(messages=error.messages, is_error=True))
         if fault == "slow":
             response.delay += self.slow_seconds
         elif fault == "truncated":
@@ -475,13 +391,13 @@ class Sandbox:
     def _authenticate(self, headers: dict) -> tuple[AccountState | None, SandboxResponse | None]:
         authorization = header(headers, "Authorization")
         if not authorization:
-            return None, _json_response(
+            return None, json_response(
                 401,
                 envelope(messages=["Authentication required."], is_error=True),
                 {"WWW-Authenticate": 'Basic realm="eMAG Marketplace API"'},
             )
         scheme, _, token = authorization.partition(" ")
-        forbidden = _json_response(403, {"isError": True, "messages": [NOT_ALLOWED], "results": []})
+        forbidden = json_response(403, {"isError": True, "messages": [NOT_ALLOWED], "results": []})
         if scheme.lower() != "basic":
             return None, forbidden
         try:
@@ -501,27 +417,17 @@ class Sandbox:
             return False
         return any(address in network for network in self.allowed_networks or [])
 
-    def _throttled(self, wait: float) -> SandboxResponse:
-        headers = {}
-        if self.retry_after is True:
-            headers["Retry-After"] = retry_after_header(wait)
-        elif self.retry_after not in (None, False):
-            headers["Retry-After"] = retry_after_header(float(self.retry_after))
-        return _json_response(429, {"message": "API rate limit exceeded"}, headers)
-
     def _resolve(self, method: str, route: str) -> tuple[str, str | None] | SandboxResponse:
         parts = route.split("/")
         if len(parts) == 2 and parts[0] == "offer_stock":
-            return ("offer_stock", parts[1]) if method == "PATCH" else _method_not_allowed(method, route)
+            return ("offer_stock", parts[1]) if method == "PATCH" else method_not_allowed(method, route)
         if len(parts) == 3 and parts[:2] == ["order", "acknowledge"]:
-            return ("order/acknowledge", parts[2]) if method == "POST" else _method_not_allowed(method, route)
+            return ("order/acknowledge", parts[2]) if method == "POST" else method_not_allowed(method, route)
         if route == "documentation/find_by_eans":
-            return (route, None) if method == "GET" else _method_not_allowed(method, route)
+            return (route, None) if method == "GET" else method_not_allowed(method, route)
         if route in ROUTES:
-            return (route, None) if method == "POST" else _method_not_allowed(method, route)
-        return _json_response(
-            404, envelope(messages=[f"The requested resource {route} does not exist."], is_error=True)
-        )
+            return (route, None) if method == "POST" else method_not_allowed(method, route)
+        return json_response(404, envelope(messages=[f"The requested resource {route} does not exist."], is_error=True))
 
     def _route(
         self, state: AccountState, route: str, argument: str | None, payload: Any, sequence: int
@@ -530,12 +436,12 @@ class Sandbox:
         if route == "product_offer/read":
             page_offers, matching, page, per_page = read_offers(catalogue, read_params(payload))
             rows = [o.to_row() for o in page_offers]
-            fault = self._spoil_records(state, route, rows, page, per_page, sequence, matching, page_offers)
-            response = _json_response(200, envelope(rows))
+            fault = spoil_records(self, state, route, rows, page, per_page, sequence, matching)
+            response = json_response(200, envelope(rows))
             response.fault = fault
             return response
         if route == "product_offer/count":
-            return _json_response(200, envelope(count_offers(catalogue, read_params(payload))))
+            return json_response(200, envelope(count_offers(catalogue, read_params(payload))))
         if route == "product_offer/save":
             outcome = save_products(
                 catalogue,
@@ -545,225 +451,46 @@ class Sandbox:
                 new_offer_rng=lambda offer_id: created_offer_rng(self.seed, state.index, offer_id),
                 details_seq=state.details_seq,
             )
-            return _json_response(200, envelope(messages=outcome.messages, is_error=outcome.is_error))
+            return json_response(200, envelope(messages=outcome.messages, is_error=outcome.is_error))
         if route == "offer/save":
             outcome = save_light_offers(catalogue, payload, is_fbe=state.is_fbe)
-            return _json_response(200, envelope(messages=outcome.messages, is_error=outcome.is_error))
+            return json_response(200, envelope(messages=outcome.messages, is_error=outcome.is_error))
         if route == "offer_stock":
             status, answer = set_offer_stock(catalogue, argument or "", payload, is_fbe=state.is_fbe)
             if status == 204:
                 return SandboxResponse(204, {}, b"")
-            return _json_response(status, answer)
+            return json_response(status, answer)
         if route == "vat/read":
-            return _json_response(200, envelope(vat_rates()))
+            return json_response(200, envelope(vat_rates()))
         if route == "handling_time/read":
-            return _json_response(200, envelope(handling_times()))
+            return json_response(200, envelope(handling_times()))
         if route == "category/read":
-            return _json_response(200, envelope(read_categories(read_params(payload))))
+            return json_response(200, envelope(read_categories(read_params(payload))))
         if route == "category/count":
-            return _json_response(200, envelope({"noOfItems": str(count_categories())}))
+            return json_response(200, envelope({"noOfItems": str(count_categories())}))
         if route == "documentation/find_by_eans":
-            return _json_response(200, envelope(find_by_eans(state.catalogue, self.products, payload)))
+            return json_response(200, envelope(find_by_eans(state.catalogue, self.products, payload)))
         if route == "order/read":
             orders, matching, page, per_page = state.orders.read(read_params(payload))
             rows = json.loads(json.dumps(orders))
-            fault = self._spoil_records(state, route, rows, page, per_page, sequence, matching, orders)
-            response = _json_response(200, envelope(rows))
+            fault = spoil_records(self, state, route, rows, page, per_page, sequence, matching)
+            response = json_response(200, envelope(rows))
             response.fault = fault
             return response
         if route == "order/count":
-            return _json_response(200, envelope(state.orders.count(read_params(payload))))
+            return json_response(200, envelope(state.orders.count(read_params(payload))))
         if route == "order/acknowledge":
             state.orders.acknowledge(catalogue, argument or "", self.now())
-            return _json_response(200, envelope())
+            return json_response(200, envelope())
         if route == "order/save":
             messages = state.orders.save(payload, self.now())
-            return _json_response(200, envelope(messages=messages, is_error=bool(messages)))
+            return json_response(200, envelope(messages=messages, is_error=bool(messages)))
         if route == "order/attachments/save":
             messages = state.orders.save_attachments(payload)
-            return _json_response(200, envelope(messages=messages, is_error=bool(messages)))
+            return json_response(200, envelope(messages=messages, is_error=bool(messages)))
         raise ApiError(f"The requested resource {route} does not exist.")  # pragma: no cover - ROUTES guards
 
     # --- faults ------------------------------------------------------------------------------------
-
-    def _fault_response(self, fault: str, sequence: int) -> SandboxResponse:
-        rng = rng_for(self.seed, "answer", sequence)
-        if fault == "429":
-            return self._throttled(1.0)
-        if fault == "500":
-            return _html_response(500, "500 Internal Server Error")
-        if fault == "502":
-            return _html_response(502, "502 Bad Gateway")
-        if fault == "504":
-            if rng.random() < 0.5:
-                return SandboxResponse(504, {"Content-Type": "text/html"}, b"")
-            return _html_response(504, "504 Gateway Time-out")
-        if fault == "hang":
-            return SandboxResponse(0, {}, b"", hang=True)
-        if fault == "badjson":
-            body = (
-                '<!DOCTYPE html><html lang="ro"><head><title>eMAG Marketplace</title></head>'
-                "<body><h1>Ne pare rău, revenim imediat.</h1><p>Lucrăm la îmbunătățirea platformei.</p></body></html>"
-            ).encode()
-            return SandboxResponse(200, {"Content-Type": "text/html; charset=utf-8"}, body)
-        return _json_response(200, envelope(messages=[rng.choice(ISERROR_MESSAGES)], is_error=True))
-
-    def _spoil_records(
-        self,
-        state: AccountState,
-        route: str,
-        rows: list[dict],
-        page: int,
-        per_page: int,
-        sequence: int,
-        matching: list | None,
-        page_items: list,
-    ) -> str | None:
-        rate = self.fault_plan.rate("badrecord")
-        if not rate or not rows:
-            return None
-        rng = rng_for(self.seed, "badrecord", sequence)
-        spoiled = False
-        for position, row in enumerate(rows):
-            if rng.random() >= rate:
-                continue
-            true_id = row["id"]
-            kind = rng.choice(fault_rules.BADRECORD_KINDS)
-            other = (
-                self._record_from_other_page(state, route, page, per_page, matching, rng)
-                if kind == "duplicate"
-                else None
-            )
-            if kind == "duplicate" and other is None:
-                kind = "missing_id"
-            detail = fault_rules.spoil_record(row, kind, rng, route, other)
-            if kind == "duplicate":
-                rows[position] = other
-            self.corrupted_records.append(CorruptedRecord(sequence, state.name, route, page, true_id, kind, detail))
-            spoiled = True
-        return "badrecord" if spoiled else None
-
-    def _record_from_other_page(
-        self, state: AccountState, route: str, page: int, per_page: int, matching: list | None, rng: Any
-    ) -> dict | None:
-        items = matching  # None for an unfiltered offer read: the whole catalogue, generated lazily
-        total = len(items) if items is not None else len(state.catalogue)
-        start, stop = (page - 1) * per_page, page * per_page
-        # The neighbouring pages, as an offset that slid under the reader would repeat them.
-        near = [i for i in range(max(0, start - per_page), min(total, stop + per_page)) if not start <= i < stop]
-        if not near:
-            near = [i for i in range(total) if not start <= i < stop]
-        if not near:
-            return None
-        position = rng.choice(near)
-        item = items[position] if items is not None else state.catalogue.at(position)
-        return json.loads(json.dumps(item)) if isinstance(item, dict) else item.to_row()
-
-    def _drift(self, state: AccountState, route: str, sequence: int) -> DriftEvent | None:
-        rng = rng_for(self.seed, "drift-change", sequence)
-        catalogue = state.catalogue
-        if route == "order/read":
-            if not catalogue.ids:
-                return None
-            order = state.orders.create(catalogue, self.now())
-            event = DriftEvent(sequence, state.name, "order", order["id"], "a new order arrived")
-        else:
-            kind = rng.choice(self.drift_kinds)
-            if kind != "add" and not catalogue.ids:
-                kind = "add"
-            if kind == "add":
-                event = self._drift_add(state, rng, sequence)
-            else:
-                offer = catalogue.at(rng.randrange(len(catalogue)))
-                if kind == "price":
-                    old = offer.sale_price
-                    offer.sale_price = rng.randint(offer.min_sale_price, offer.max_sale_price)
-                    if offer.buy_button_rank == 1:
-                        offer.best_offer_sale_price = offer.sale_price
-                    event = DriftEvent(
-                        sequence, state.name, "price", offer.id, f"sale_price {old} -> {offer.sale_price}"
-                    )
-                elif kind == "stock":
-                    old = offer.stock
-                    offer.stock = max(0, old + rng.choice((-5, -2, -1, 1, 3, 10)))
-                    offer.reserved = min(offer.reserved, offer.stock)
-                    event = DriftEvent(sequence, state.name, "stock", offer.id, f"stock {old} -> {offer.stock}")
-                else:
-                    catalogue.remove(offer.id)
-                    event = DriftEvent(sequence, state.name, "remove", offer.id, "offer removed")
-        self.drift_events.append(event)
-        return event
-
-    def _drift_add(self, state: AccountState, rng: Any, sequence: int) -> DriftEvent:
-        product = self.products.new_product()
-        offer_id = state.catalogue.next_free_id() + rng.randrange(0, 3)
-        state.details_seq[0] += 7
-        offer: Offer = make_offer(rng, offer_id, product, is_fbe=state.is_fbe, details_id=state.details_seq[0])
-        state.catalogue.add(offer)
-        return DriftEvent(sequence, state.name, "add", offer_id, "offer added")
-
-    # --- introspection -----------------------------------------------------------------------------
-
-    def _introspect(self, method: str, path: str, headers: dict, body: Any) -> SandboxResponse:
-        """`/_sandbox/...`: the truth and the controls, for benchmarks and tests in another process."""
-        parts = path.strip("/").split("/")
-        if method == "POST":
-            return self._control(parts, headers, body)
-        if method != "GET":
-            return _method_not_allowed(method, path)
-        with self.lock:
-            if parts == ["_sandbox", "log"]:
-                return _json_response(200, [entry.as_dict() for entry in self.request_log])
-            if parts == ["_sandbox", "faults"]:
-                return _json_response(
-                    200,
-                    {
-                        "faults": self.fault_plan.spec(),
-                        "corrupted_records": [r.__dict__ for r in self.corrupted_records],
-                        "drift_events": [e.__dict__ for e in self.drift_events],
-                    },
-                )
-            if parts == ["_sandbox", "accounts"]:
-                return _json_response(
-                    200,
-                    [{"name": s.name, "is_fbe": s.is_fbe, "offers": len(s.catalogue)} for s in self.accounts.values()],
-                )
-            if len(parts) == 3 and parts[1] in ("catalogue", "orders") and parts[2] in self.accounts:
-                return _json_response(
-                    200, self.catalogue(parts[2]) if parts[1] == "catalogue" else self.orders(parts[2])
-                )
-        return _json_response(404, {"message": f"Unknown sandbox resource {path}"})
-
-    def _control(self, parts: list[str], headers: dict, body: Any) -> SandboxResponse:
-        """POST /_sandbox/faults {"faults": SPEC}, /_sandbox/rate_limit {"enabled": bool},
-        /_sandbox/orders/<name> {"lines": [[offer_id, quantity]], "status": 1}, /_sandbox/log/reset."""
-        try:
-            payload = parse_body(headers, body) or {}
-        except (BadBody, TooManyInputVars, UnicodeDecodeError):
-            return _json_response(400, {"message": "Invalid JSON body"})
-        if not isinstance(payload, dict):
-            return _json_response(400, {"message": "The body must be a JSON object"})
-        try:
-            if parts == ["_sandbox", "faults"]:
-                self.set_faults(payload.get("faults", ""))
-                return _json_response(200, {"faults": self.fault_plan.spec()})
-            if parts == ["_sandbox", "rate_limit"]:
-                self.set_rate_limit(bool(payload.get("enabled", True)))
-                return _json_response(200, {"enabled": self.rate_limit})
-            if parts == ["_sandbox", "log", "reset"]:
-                self.reset_log()
-                return _json_response(200, {"entries": 0})
-            if len(parts) == 3 and parts[1] == "orders" and parts[2] in self.accounts:
-                lines = payload.get("lines")
-                order = self.create_order(
-                    parts[2],
-                    [(int(offer_id), int(quantity)) for offer_id, quantity in lines] if lines else None,
-                    status=int(payload.get("status", 1)),
-                )
-                return _json_response(201, order)
-        except (ValueError, TypeError) as exc:
-            return _json_response(400, {"message": str(exc)})
-        return _json_response(404, {"message": f"Unknown sandbox resource /{'/'.join(parts)}"})
 
     def _account(self, name: str) -> AccountState:
         try:
@@ -788,14 +515,6 @@ ROUTES = frozenset(
         "order/attachments/save",
     }
 )
-
-
-def _method_not_allowed(method: str, route: str) -> SandboxResponse:
-    return _json_response(405, envelope(messages=[f"Method {method} is not allowed on {route}."], is_error=True))
-
-
-def _log_route(route: str) -> str:
-    return route
 
 
 def _same(expected: str, given: str) -> bool:

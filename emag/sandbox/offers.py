@@ -10,19 +10,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from emag.sandbox.catalogue import (
-    CATEGORY_BY_ID,
-    MAX_OFFER_ID,
-    UNIT,
-    VAT_RATES,
     AccountCatalogue,
     Offer,
     Product,
     ProductPool,
     format_price,
+    image_url,
     is_valid_ean,
     make_offer,
     price_units,
 )
+from emag.sandbox.vocabulary import CATEGORY_BY_ID, MAX_OFFER_ID, UNIT, VAT_RATES
 
 MAX_PAGE_SIZE = 100
 MAX_SAVE_ITEMS = 50
@@ -34,7 +32,7 @@ FOUR_PLACES = Decimal("0.0001")
 class ApiError(Exception):
     """A request eMAG refuses as a whole: HTTP 200, isError true, these messages."""
 
-    def __init__(self, *messages: str):
+    def __init__(self, *messages: str) -> None:
         super().__init__(*messages)
         self.messages = list(messages)
 
@@ -182,7 +180,7 @@ class SaveOutcome:
 
 
 class ItemRefused(Exception):
-    def __init__(self, message: str):
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
@@ -549,13 +547,7 @@ def find_by_eans(catalogue: AccountCatalogue, pool: ProductPool, payload: Any) -
                 "allow_to_add_offer": True,
                 "vendor_has_offer": catalogue.id_for_pnk(key) is not None,
                 "hotness": HOTNESS[int(key, 36) % len(HOTNESS)],
-                "product_image": _main_image(key) if product.image_count else None,
+                "product_image": image_url(key, 1) if product.image_count else None,
             }
         )
     return results
-
-
-def _main_image(pnk: str) -> str:
-    from emag.sandbox.catalogue import _image_url
-
-    return _image_url(pnk, 1)

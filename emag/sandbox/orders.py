@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from emag.sandbox.catalogue import VAT_RATES, AccountCatalogue, Offer, format_price
+from emag.sandbox.catalogue import AccountCatalogue, Offer, format_price
 from emag.sandbox.offers import ApiError, InvalidValue, as_int, paging, save_items
+from emag.sandbox.vocabulary import VAT_RATES
 
 BUCHAREST = ZoneInfo("Europe/Bucharest")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -47,7 +48,7 @@ def parse_local_time(value: Any, name: str) -> datetime:
 class OrderBook:
     """One account's orders by id; order dicts are kept exactly as order/read returns them."""
 
-    def __init__(self, seed: int, account_index: int, order_type: int):
+    def __init__(self, seed: int, account_index: int, order_type: int) -> None:
         self.orders: dict[int, dict] = {}
         self.order_type = order_type
         self.rng = random.Random(f"emag-sandbox:{seed}:orders:{account_index}")

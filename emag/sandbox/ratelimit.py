@@ -33,7 +33,7 @@ class RateLimiter:
         clock: Callable[[], float],
         limits: dict[str, tuple[int, ...]] | None = None,
         count_throttled: bool = False,
-    ):
+    ) -> None:
         self.clock = clock
         self.limits = {**LIMITS, **(limits or {})}
         self.count_throttled = count_throttled

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from emag.sandbox.catalogue import CATEGORIES, CATEGORY_BY_ID, COLOR, HANDLING_TIMES, VAT_RATES
 from emag.sandbox.offers import ApiError, InvalidValue, as_int, paging
+from emag.sandbox.vocabulary import CATEGORIES, CATEGORY_BY_ID, COLOR, HANDLING_TIMES, VAT_RATES
 
 # Categories a seller may not list in, so `is_allowed` is not always 1.
 CLOSED_CATEGORIES = ((9101, "Medicamente", 9100), (9205, "Arme și muniție", 9200))

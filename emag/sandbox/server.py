@@ -16,7 +16,7 @@ class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, sandbox: Sandbox, address: tuple[str, int]):
+    def __init__(self, sandbox: Sandbox, address: tuple[str, int]) -> None:
         self.sandbox = sandbox
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None

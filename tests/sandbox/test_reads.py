@@ -4,7 +4,8 @@ from decimal import Decimal
 import requests
 
 from emag.sandbox import Sandbox
-from emag.sandbox.catalogue import SELLABLE_VALIDATION_STATUSES, is_valid_ean
+from emag.sandbox.catalogue import is_valid_ean
+from emag.sandbox.vocabulary import SELLABLE_VALIDATION_STATUSES
 
 from .conftest import BASE, auth_headers, call
 
