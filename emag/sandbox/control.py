@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from emag.sandbox.bodies import BadBody, TooManyInputVars, parse_body
 from emag.sandbox.wire import SandboxResponse, json_response, method_not_allowed
@@ -11,8 +12,12 @@ if TYPE_CHECKING:
     from emag.sandbox.handler import Sandbox
 
 
-def introspect(sandbox: Sandbox, method: str, path: str, headers: dict, body: Any) -> SandboxResponse:
-    """`/_sandbox/...`: the truth and the controls, for benchmarks and tests in another process."""
+def introspect(sandbox: Sandbox, method: str, path: str, headers: dict, body: Any, query: str = "") -> SandboxResponse:
+    """`/_sandbox/...`: the truth and the controls, for benchmarks and tests in another process.
+
+    GET /_sandbox/catalogue/<name> takes `?page=N&per_page=M` (from 1) so a large catalogue can be
+    fetched in parts; without them it answers every offer.
+    """
     parts = path.strip("/").split("/")
     if method == "POST":
         return control(sandbox, parts, headers, body)
@@ -35,10 +40,21 @@ def introspect(sandbox: Sandbox, method: str, path: str, headers: dict, body: An
                 200,
                 [{"name": s.name, "is_fbe": s.is_fbe, "offers": len(s.catalogue)} for s in sandbox.accounts.values()],
             )
-        if len(parts) == 3 and parts[1] in ("catalogue", "orders") and parts[2] in sandbox.accounts:
-            return json_response(
-                200, sandbox.catalogue(parts[2]) if parts[1] == "catalogue" else sandbox.orders(parts[2])
-            )
+        if len(parts) == 3 and parts[1] == "catalogue" and parts[2] in sandbox.accounts:
+            params = dict(parse_qsl(query))
+            try:
+                page, per_page = int(params.get("page", 1)), int(params.get("per_page", 0))
+            except ValueError:
+                return json_response(400, {"message": "page and per_page must be integers"})
+            if per_page > 0:
+                if page < 1:
+                    return json_response(400, {"message": "page starts at 1"})
+                catalogue = sandbox.accounts[parts[2]].catalogue
+                offers = catalogue.slice((page - 1) * per_page, page * per_page)
+                return json_response(200, [offer.to_row() for offer in offers])
+            return json_response(200, sandbox.catalogue(parts[2]))
+        if len(parts) == 3 and parts[1] == "orders" and parts[2] in sandbox.accounts:
+            return json_response(200, sandbox.orders(parts[2]))
     return json_response(404, {"message": f"Unknown sandbox resource {path}"})
 
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import ipaddress
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -55,6 +56,8 @@ from emag.sandbox.wire import (
     method_not_allowed,
     throttled_response,
 )
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNTS: dict[str, tuple[str, str]] = {
     "main": ("main@sandbox.magflow.local", "sandbox-main-secret"),
@@ -305,7 +308,7 @@ class Sandbox:
         headers = dict(headers or {})
         path, _, query = path.partition("?")
         if path.startswith("/_sandbox/"):
-            return introspect(self, method, path, headers, body)
+            return introspect(self, method, path, headers, body, query)
         with self.lock:
             self.sequence += 1
             sequence = self.sequence
@@ -318,6 +321,7 @@ class Sandbox:
                     headers["Content-Type"] = "application/x-www-form-urlencoded"
                 response, account_name = self._dispatch(method, path, route, headers, body, client_ip, sequence)
             except Exception:  # a sandbox bug must still answer like a server, not kill the transport
+                logger.exception("eMAG sandbox failed on %s %s", method, route)
                 response = html_response(500, "500 Internal Server Error")
             if self.latency_ms:
                 response.delay += self.latency_ms / 1000

@@ -13,7 +13,13 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 
 class LogEntry(NamedTuple):
-    """One request as the sandbox saw it; `time` comes from the sandbox clock (epoch seconds by default)."""
+    """One request as the sandbox saw it.
+
+    `time`: arrival, by the sandbox clock (epoch seconds by default); `duration`: handling time plus the
+    simulated delay (latency, a slow fault, or hang_seconds for a hang); `status` 0 for a hang;
+    `fault`: the injected fault kinds, comma-separated, or None; `sequence`: the request number that
+    also seeds its faults.
+    """
 
     time: float
     account: str | None

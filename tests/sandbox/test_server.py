@@ -51,6 +51,8 @@ def test_it_exposes_the_log_and_the_truth_over_http(served):
     assert log[-1]["account"] == "main" and log[-1]["route"] == "order/read" and log[-1]["status"] == 200
     assert set(log[-1]) >= {"time", "account", "route", "status", "duration", "fault"}
     assert requests.get(f"{root}/_sandbox/catalogue/fbe", timeout=10).json() == sb.catalogue("fbe")
+    second_page = requests.get(f"{root}/_sandbox/catalogue/fbe?page=2&per_page=50", timeout=10).json()
+    assert second_page == sb.catalogue("fbe")[50:100]
     assert len(requests.get(f"{root}/_sandbox/orders/main", timeout=10).json()) == 5
     assert requests.get(f"{root}/_sandbox/catalogue/nobody", timeout=10).status_code == 404
 
