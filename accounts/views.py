@@ -1,5 +1,7 @@
 """JWT endpoints under /api/v1/auth/, in the shape the clients of the system we replace read."""
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import update_last_login
@@ -15,7 +17,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.serializers import LoginSerializer, LogoutSerializer, MeSerializer, RefreshSerializer, TokenPairSerializer
-from magflow.api import ErrorSerializer
+from magflow.api import ErrorSerializer, SizeLimitedFormParser, SizeLimitedJSONParser
 from magflow.exceptions import ApiError
 
 LOCKED_OUT_MESSAGE = "Too many failed login attempts. Try again in 15 minutes."
@@ -34,11 +36,27 @@ def _invalid_token(error: TokenError) -> exceptions.AuthenticationFailed:
     return exceptions.AuthenticationFailed(str(error), code="token_not_valid")
 
 
+def _refresh_request(request) -> object:
+    """The body, or, when it names no token, the bearer token of the Authorization header.
+
+    Clients of the system we replace send the refresh token as `Authorization: Bearer <refresh>`.
+    """
+    data = request.data
+    if isinstance(data, Mapping) and data.get("refresh_token"):
+        return data
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip() and not data:
+        return {"refresh_token": token.strip()}
+    return data
+
+
 class PublicAuthView(APIView):
     """Login and refresh: no authentication, so a stale Authorization header cannot get in the way."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    # The system we replace took JSON or a form (OAuth2 password style); its clients send either.
+    parser_classes = [SizeLimitedJSONParser, SizeLimitedFormParser]
 
     def get_authenticate_header(self, request):
         # Without it DRF turns every 401 into a 403; a refused login or refresh is a 401.
@@ -82,6 +100,10 @@ class RefreshView(PublicAuthView):
     @extend_schema(
         tags=["auth"],
         summary="Exchange a refresh token for a new pair (the old refresh token stops working)",
+        description=(
+            "The refresh token goes in the body as `refresh_token`, or (as the system we replace took it) "
+            "as `Authorization: Bearer <refresh token>` with an empty body."
+        ),
         request=RefreshSerializer,
         responses={
             200: TokenPairSerializer,
@@ -92,7 +114,7 @@ class RefreshView(PublicAuthView):
         auth=[],
     )
     def post(self, request):
-        serializer = RefreshSerializer(data=request.data)
+        serializer = RefreshSerializer(data=_refresh_request(request))
         serializer.is_valid(raise_exception=True)
         try:
             refresh = RefreshToken(serializer.validated_data["refresh_token"])

@@ -8,7 +8,7 @@ import io
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import FormParser, JSONParser
 
 from magflow.exceptions import RequestTooLarge
 
@@ -21,19 +21,31 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
 
-class SizeLimitedJSONParser(JSONParser):
-    """JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE.
+def read_limited(stream) -> io.BytesIO:
+    """The body, if it is at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes; RequestTooLarge otherwise.
 
-    DRF reads the body from the request stream, which bypasses Django's own size check
-    (that one only guards `request.body` and form parsing), so the limit is enforced here.
+    DRF parsers read the request stream, which bypasses Django's own size check (that one
+    only guards `request.body` and `request.POST`), so the limit is enforced here.
     """
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    data = stream.read(limit + 1) if limit is not None else stream.read()
+    if limit is not None and len(data) > limit:
+        raise RequestTooLarge(f"The request body is larger than {limit} bytes.", details={"limit_bytes": limit})
+    return io.BytesIO(data)
+
+
+class SizeLimitedJSONParser(JSONParser):
+    """JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        data = stream.read(limit + 1) if limit is not None else stream.read()
-        if limit is not None and len(data) > limit:
-            raise RequestTooLarge(f"The request body is larger than {limit} bytes.", details={"limit_bytes": limit})
-        return super().parse(io.BytesIO(data), media_type, parser_context)
+        return super().parse(read_limited(stream), media_type, parser_context)
+
+
+class SizeLimitedFormParser(FormParser):
+    """URL-encoded form bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE (the login of the system we replace took both)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return super().parse(read_limited(stream), media_type, parser_context)
 
 
 class ErrorDetailSerializer(serializers.Serializer):

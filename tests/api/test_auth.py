@@ -1,4 +1,5 @@
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -193,3 +194,31 @@ def test_it_locks_a_client_address_out_after_five_failures_whatever_the_username
     assert response.json()["error"]["code"] == "login_locked"
     # The same user from another address still gets in.
     assert login(api_client, "viewer@example.com", address="192.0.2.10").status_code == 200
+
+
+@pytest.mark.django_db
+def test_it_also_takes_the_login_as_a_form_like_the_system_we_replace(api_client, viewer):
+    body = urlencode({"username": "viewer@example.com", "password": PASSWORD})
+    response = api_client.post(LOGIN, body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "bearer"
+
+
+@pytest.mark.django_db
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_form_login_over_the_size_limit_is_refused_with_413(api_client):
+    body = urlencode({"username": "x@example.com", "password": "p" * 2000})
+    response = api_client.post(LOGIN, body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 413
+
+
+@pytest.mark.django_db
+def test_it_takes_the_refresh_token_as_a_bearer_header_like_the_system_we_replace(api_client, viewer):
+    tokens = login(api_client, "viewer@example.com").json()
+    response = api_client.post("/api/v1/auth/refresh-token", HTTP_AUTHORIZATION=f"Bearer {tokens['refresh_token']}")
+    assert response.status_code == 200
+    reused = api_client.post("/api/v1/auth/refresh-token", HTTP_AUTHORIZATION=f"Bearer {tokens['refresh_token']}")
+    assert reused.status_code == 401
+    # An access token in the header is not a refresh token.
+    access = api_client.post("/api/v1/auth/refresh-token", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    assert access.status_code == 401
