@@ -24,7 +24,7 @@ STATUS_NAMES = {
     Offer.Status.ACTIVE: "active",
     Offer.Status.END_OF_LIFE: "end_of_life",
 }
-MAX_LIMIT = 5000
+MAX_LIMIT = 10_000
 ACCOUNT_STATES = ["connected", "syncing", "auth_failed", "disabled", "unknown"]
 OVERALL_STATES = ["connected", "degraded", "no_accounts"]
 
@@ -32,11 +32,14 @@ OVERALL_STATES = ["connected", "degraded", "no_accounts"]
 class LegacyListQuerySerializer(serializers.Serializer):
     account_type = serializers.ChoiceField(choices=["main", "fbe", "both"], default="both")
     limit = serializers.IntegerField(
-        min_value=1, max_value=MAX_LIMIT, required=False, help_text="How many rows at most (default 100 per page)."
+        min_value=1,
+        max_value=MAX_LIMIT,
+        required=False,
+        help_text="How many rows at most (default: max_pages_per_account × 100).",
     )
     offset = serializers.IntegerField(min_value=0, max_value=100_000_000, default=0)
     max_pages_per_account = serializers.IntegerField(
-        min_value=1, max_value=50, default=25, help_text="Without `limit`, 100 rows per page: the old API's bound."
+        min_value=1, max_value=100, default=25, help_text="Without `limit`: 100 rows per page, the old API's bound."
     )
     include_inactive = serializers.BooleanField(default=False, help_text="Also return inactive offers.")
 
