@@ -129,6 +129,13 @@ class EmagRejected(EmagError):
     saved_before: int | None = None
 
 
+class EmagConfigurationError(EmagError):
+    """MagFlow cannot make the call as configured (such as a stored password no key decrypts)."""
+
+    permanent = True
+    outcome = "config_error"
+
+
 class EmagRateLimited(EmagError):
     """eMAG answered 429."""
 
@@ -336,6 +343,8 @@ class EmagClient:
                 kind=exc.outcome,
                 status_code=exc.status_code,
             )
+        except EmagConfigurationError as exc:
+            result = ConnectionTest(False, f"Not sent: {exc.message}", kind=exc.outcome, status_code=exc.status_code)
         except EmagRateLimited as exc:
             result = ConnectionTest(
                 False,
@@ -473,7 +482,7 @@ class EmagClient:
         try:
             return self.account.username, self.account.get_password()
         except crypto.DecryptionError:
-            raise EmagError(
+            raise EmagConfigurationError(
                 f"{route}: the stored password of account {self._account_name()} cannot be decrypted with the "
                 "configured MAGFLOW_ENCRYPTION_KEY; add the key it was encrypted with, or set the password again",
                 route=route,

@@ -13,6 +13,7 @@ from emag.client import (
     EmagAuthError,
     EmagBadResponse,
     EmagClient,
+    EmagConfigurationError,
     EmagError,
     EmagIPNotAllowed,
     EmagRateLimited,
@@ -551,7 +552,7 @@ def test_it_asks_nothing_of_emag_when_the_password_cannot_be_decrypted(seller, m
     settings.MAGFLOW_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # not the key it was encrypted with
     seen = script(mocked_responses, responses.POST, "vat/read", answer(body=OK))
 
-    with pytest.raises(EmagError, match="cannot be decrypted") as caught:
+    with pytest.raises(EmagConfigurationError, match="cannot be decrypted") as caught:
         EmagClient(seller, sleep=fake_time.sleep, clock=fake_time.clock).read_vat_rates()
 
     assert caught.value.permanent is True

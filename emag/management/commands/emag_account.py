@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.utils import timezone
 
 from emag.models import SellerAccount
 
@@ -131,7 +132,7 @@ class Command(BaseCommand):
                 last_test = "never"
             else:
                 verdict = "ok" if account.last_test_ok else "FAILED"
-                last_test = f"{account.last_test_at:%Y-%m-%d %H:%M} {verdict}"
+                last_test = f"{timezone.localtime(account.last_test_at):%Y-%m-%d %H:%M} {verdict}"
             if account.auth_failed_at:
                 last_test += " (credentials refused)"
             rows.append(
