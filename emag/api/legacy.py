@@ -148,7 +148,7 @@ def _legacy_rows(query: LegacyListQuerySerializer) -> tuple[QuerySet[Offer], int
         offers = offers.filter(status=Offer.Status.ACTIVE)
     total = offers.count()
     limit, offset = query.row_limit, data["offset"]
-    page = offers.order_by("account__name", "emag_id")[offset : offset + limit]
+    page = offers.order_by("account_id", "emag_id")[offset : offset + limit]
     meta = {
         "total": total,
         "account_type": data["account_type"],
