@@ -71,7 +71,7 @@ def test_it_brings_everything_up_syncs_both_accounts_and_reuses_it_all_the_secon
     first = _run_demo(database)
 
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "Both accounts synced" in first.stdout
+    assert "Both accounts synced" in first.stdout, first.stdout + first.stderr
     assert "Log in as admin@example.com / secret" in first.stdout
     assert "Stopped the worker, the web server and the sandbox." in first.stdout
     state = _state(database)
@@ -85,6 +85,7 @@ def test_it_brings_everything_up_syncs_both_accounts_and_reuses_it_all_the_secon
 
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Updated seller account main" in second.stdout
+    assert "Both accounts synced" in second.stdout, second.stdout + second.stderr
     state = _state(database)
     assert len(state["accounts"]) == 2 and len(state["admins"]) == 1
     assert state["offers"] == [("fbe", 120), ("main", 120)]
