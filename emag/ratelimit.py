@@ -16,9 +16,10 @@ The state lives where all of them see it:
 
 A request admitted at time t counts against windows of 1 s + MARGIN and
 60 s + MARGIN rather than 1 s and 60 s (MARGIN: the optional setting
-EMAG_RATE_LIMIT_MARGIN_SECONDS, 0.1 s by default; it costs about 9 % of the throughput). Between the slot being granted and the
-request reaching eMAG there is scheduling and network jitter; as long as that jitter
-stays under the margin, eMAG never sees more than 3 requests in any one second.
+EMAG_RATE_LIMIT_MARGIN_SECONDS, 0.1 s by default, which costs about 9 % of the
+throughput). Between the slot being granted and the request reaching eMAG there is
+scheduling and network jitter; as long as that jitter stays under the margin, eMAG
+never sees more than 3 requests in any one second.
 
 Call it outside any transaction of your own (the client's callers do): inside one, the
 bucket row stays locked until that transaction ends and other processes queue behind it.
