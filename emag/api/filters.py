@@ -7,7 +7,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from emag.models import Offer, Product, SyncError, SyncRun
+from emag.models import Offer, Product, SellerAccount, SyncError, SyncRun
 
 
 class StrictBooleanField(forms.NullBooleanField):
@@ -36,7 +36,7 @@ class BooleanFilter(django_filters.BooleanFilter):
 class OfferFilter(django_filters.FilterSet):
     account = django_filters.CharFilter(field_name="account__name", help_text="The seller account's name.")
     account_kind = django_filters.ChoiceFilter(
-        field_name="account__kind", choices=[("main", "main"), ("fbe", "fbe")], help_text="main or fbe."
+        field_name="account__kind", choices=SellerAccount.Kind.choices, help_text="main or fbe."
     )
     status = django_filters.TypedChoiceFilter(choices=Offer.Status.choices, coerce=int, help_text="0, 1 or 2.")
     sellable = BooleanFilter(field_name="is_sellable")

@@ -406,3 +406,24 @@ def test_throttling_answers_429_with_the_wait(api_client, viewer, monkeypatch):
     error = responses[2].json()["error"]
     assert error["code"] == "throttled"
     assert 0 < error["details"]["wait_seconds"] <= 60
+
+
+def test_a_user_without_a_role_may_only_see_who_they_are(api_client, django_user_model, catalogue):
+    nobody = django_user_model.objects.create_user(email="norole@example.com", password="x")
+    bearer(api_client, nobody)
+    me = api_client.get("/api/v1/auth/me")
+    assert me.status_code == 200
+    assert me.json()["role"] is None
+    for url in ("/api/v1/emag/offers/", "/api/v1/emag/accounts/", "/api/v1/emag/enhanced/status"):
+        response = api_client.get(url)
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_roles_are_read_live_not_from_the_token(api_client, viewer, catalogue):
+    from django.contrib.auth.models import Group
+
+    bearer(api_client, viewer)
+    assert api_client.get("/api/v1/emag/offers/").status_code == 200
+    viewer.groups.remove(Group.objects.get(name="viewer"))
+    assert api_client.get("/api/v1/emag/offers/").status_code == 403
