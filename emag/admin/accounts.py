@@ -1,5 +1,7 @@
 """Seller accounts: a write-only password, and the "Test connection" and "Sync now" actions."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -42,6 +44,16 @@ class SellerAccountForm(forms.ModelForm):
             "is_active",
             "sync_interval_minutes",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.has_password:
+            self.fields["password"].help_text = (
+                "Write-only: a password is stored and is never shown. Type a new one to replace it, "
+                "or leave empty to keep it."
+            )
+        else:
+            self.fields["password"].help_text = "Write-only: it is stored encrypted and never shown again."
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -181,3 +181,9 @@ def test_an_operator_sees_the_actions(login, operator, account):
     page = login(operator).get(CHANGELIST).text
 
     assert "Sync now" in page and "Test connection" in page
+
+
+def test_the_form_says_a_password_is_stored_without_showing_it(login, admin_user, account):
+    text = login(admin_user).get(f"{CHANGELIST}{account.pk}/change/").text
+
+    assert "a password is stored and is never shown" in text
