@@ -910,7 +910,9 @@ class _Engine:
             emag_id: (content_hash, is_present)
             for emag_id, content_hash, is_present in Offer.objects.filter(
                 account=self.account, emag_id__in=[parsed.emag_id for _, parsed in valid]
-            ).values_list("emag_id", "content_hash", "is_present")
+            )
+            .order_by()  # the model's default ordering would join the account table for nothing
+            .values_list("emag_id", "content_hash", "is_present")
         }
         changed: list[tuple[int, ParsedOffer, bool]] = []
         for index, parsed in valid:
@@ -971,9 +973,9 @@ class _Engine:
             products[parsed.sku] = parsed  # the page's last record of a SKU describes it
         known = {
             sku: (pk, content_hash)
-            for sku, pk, content_hash in Product.objects.filter(sku__in=list(products)).values_list(
-                "sku", "pk", "content_hash"
-            )
+            for sku, pk, content_hash in Product.objects.filter(sku__in=list(products))
+            .order_by()
+            .values_list("sku", "pk", "content_hash")
         }
         stale = [
             (Product(**parsed.product), parsed.product_hash)
