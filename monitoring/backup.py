@@ -20,6 +20,7 @@ import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -447,12 +448,24 @@ def _instance(model: type[models.Model], row: dict, resolved: dict[str, Any]) ->
     return model(**values)
 
 
-def _auto_time_fields(model: type[models.Model]) -> list[str]:
-    return [
-        field.name
-        for field in model._meta.concrete_fields
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-    ]
+@contextmanager
+def _archived_times_kept() -> Iterator[None]:
+    """Let created_at/updated_at (auto_now, auto_now_add) take the archived values instead of the present.
+
+    The flags are switched off on the model fields for the restore's duration: restores run from the
+    command line, one at a time, and nothing else in that process saves these models meanwhile.
+    """
+    switched = []
+    for table in TABLES:
+        for field in table.model._meta.concrete_fields:
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                switched.append((field, field.auto_now, field.auto_now_add))
+                field.auto_now = field.auto_now_add = False
+    try:
+        yield
+    finally:
+        for field, auto_now, auto_now_add in switched:
+            field.auto_now, field.auto_now_add = auto_now, auto_now_add
 
 
 def _save_batch(model: type[models.Model], instances: list[models.Model], existing: dict[Any, int], key) -> None:
@@ -488,15 +501,7 @@ def _save_batch(model: type[models.Model], instances: list[models.Model], existi
         if changed:
             model.objects.bulk_update(changed, [field.name for field in editable], batch_size=100)
     if inserts:
-        times = {id(item): [getattr(item, name) for name in _auto_time_fields(model)] for item in inserts}
-        created = model.objects.bulk_create(inserts, batch_size=500)
-        auto = _auto_time_fields(model)
-        if auto:
-            # bulk_create stamped auto_now fields with the present; put the archived times back.
-            for item in created:
-                for name, value in zip(auto, times[id(item)], strict=True):
-                    setattr(item, name, value)
-            model.objects.bulk_update(created, auto, batch_size=100)
+        model.objects.bulk_create(inserts, batch_size=500)
 
 
 def _restore_keyed(
@@ -570,7 +575,7 @@ def restore_archive(path: Path) -> dict[str, int]:
     entries = {entry["name"]: entry for entry in manifest["tables"]}
     expected = {name: entry["count"] for name, entry in entries.items()}
     try:
-        with _open(path) as archive, transaction.atomic():
+        with _open(path) as archive, _archived_times_kept(), transaction.atomic():
 
             def rows(name: str) -> Iterator[dict]:
                 return _member_rows(archive, path, entries[name])

@@ -33,7 +33,7 @@ class Command(BaseCommand):
             )
         except backup.BackupError as exc:
             raise CommandError(str(exc))
-        counts = ", ".join(f"{name} {count}" for name, count in done.counts.items())
+        counts = ", ".join(f"{table.name} {done.counts.get(table.name, 0)}" for table in backup.TABLES)
         self.stdout.write(self.style.SUCCESS(f"Wrote {Path(done.directory) / done.file_name} ({counts})."))
         self.stdout.write(f"sha256 {done.sha256}")
         if keep is not None:
