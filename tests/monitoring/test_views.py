@@ -232,10 +232,13 @@ def test_prometheus_metrics_refuse_every_token_when_none_is_configured(client, s
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
 
 
-def test_staff_see_backups_and_rollups_read_only_in_the_admin(client, admin_user, tmp_path):
+def test_staff_see_backups_and_rollups_read_only_in_the_admin(client, admin_user, viewer, tmp_path):
     backup_row = Backup.objects.create(trigger="command", directory=str(tmp_path), days=30, file_name="x.tar.gz")
     client.force_login(admin_user)
     assert client.get("/admin/monitoring/backup/").status_code == 200
     assert client.get(f"/admin/monitoring/backup/{backup_row.pk}/change/").status_code == 200
     assert client.get("/admin/monitoring/backup/add/").status_code == 403
+    assert client.get("/admin/monitoring/apicallrollup/").status_code == 200
+    client.force_login(viewer)
+    assert client.get("/admin/monitoring/backup/").status_code == 403
     assert client.get("/admin/monitoring/apicallrollup/").status_code == 200
