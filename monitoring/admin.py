@@ -20,10 +20,6 @@ class BackupAdmin(ReadOnlyAdmin):
     list_filter = ["status", "trigger"]
     readonly_fields = [field.name for field in Backup._meta.fields]
 
-    # Backups are an admin's business, as in the API: a viewer's view_backup is not enough.
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.has_perm("monitoring.manage_backups")
-
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
