@@ -74,6 +74,12 @@ def _sync_figures(counts: dict) -> dict:
     }
 
 
+def empty_sync_statistics() -> dict:
+    """`sync_statistics` of an account that never synced."""
+    zero = {"total": 0, "successful": 0, "failed": 0, "cancelled": 0, "active": 0}
+    return _sync_figures({**zero, "last_started_at": None, "last_finished_at": None})
+
+
 def _runs_since(since: datetime | None) -> QuerySet[SyncRun]:
     runs = SyncRun.objects.all()
     if since is not None:

@@ -302,7 +302,7 @@ class LegacyStatusView(APIView):
         offer_counts = selectors.offer_counts_by_account()
         stats_by_account = selectors.sync_statistics_by_account()
         latest = selectors.latest_runs_by_account([account.pk for account in accounts])
-        empty_stats = selectors.sync_statistics(since=timezone.now() + timezone.timedelta(days=1))
+        empty_stats = selectors.empty_sync_statistics()
         body_accounts = {}
         for account in accounts:
             counts = offer_counts.get(account.pk, EMPTY_OFFER_COUNTS)

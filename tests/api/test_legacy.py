@@ -1,5 +1,7 @@
 """The endpoints the clients of the system we replace call: same paths, same keys."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -52,8 +54,8 @@ def test_products_all_refuses_bad_parameters_with_400(api_client, viewer, query)
 
 
 def test_last_synced_at_is_the_accounts_last_full_sync_for_an_unchanged_offer(api_client, viewer, account):
-    offer = make_offer(account, "SKU-Z", last_seen_at=timezone.now() - timezone.timedelta(days=2))
-    full = timezone.now() - timezone.timedelta(hours=1)
+    offer = make_offer(account, "SKU-Z", last_seen_at=timezone.now() - timedelta(days=2))
+    full = timezone.now() - timedelta(hours=1)
     account.last_full_sync_at = full
     account.save()
     row = bearer(api_client, viewer).get("/api/v1/emag/enhanced/products/all").json()["products"][0]

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -168,9 +170,9 @@ def test_it_filters_searches_and_orders_offers(api_client, viewer, catalogue, qu
 
 
 def test_it_filters_offers_changed_since(api_client, viewer, catalogue):
-    old = timezone.now() - timezone.timedelta(days=3)
+    old = timezone.now() - timedelta(days=3)
     Offer.objects.exclude(pk=catalogue[3].pk).update(last_changed_at=old)
-    since = (timezone.now() - timezone.timedelta(days=1)).isoformat()
+    since = (timezone.now() - timedelta(days=1)).isoformat()
     response = bearer(api_client, viewer).get("/api/v1/emag/offers/", {"changed_since": since})
     assert _skus(response) == [("fbe", "SKU-C")]
 
