@@ -760,6 +760,7 @@ class _Engine:
             notes.append(f"{self.unidentified} record(s) had no readable id, so it is unknown which offers they were.")
         if len(self.seen) + self.unidentified != run.fetched:  # a repeated id took the place of another offer
             can_deactivate = False
+            notes.append("Some records repeated an id already read, so the offers they displaced were not seen.")
         deactivated = 0
         if can_deactivate:
             deactivated = self._deactivate_unseen()
