@@ -27,8 +27,8 @@ class AutoSchema(SpectacularAutoSchema):
             codes += ["401", "403"]
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["400", "413"]
-        if self.method == "GET" and self._is_list_view() and (self.get_filter_backends() or self._get_paginator()):
-            codes += ["400"]
+        if any(parameter.get("in") == "query" for parameter in self._get_parameters()):
+            codes += ["400"]  # query parameters are validated
         if "{" in self.path or (self.method == "GET" and self._get_paginator() and self._is_list_view()):
             codes += ["404"]
         return sorted(set(codes))
