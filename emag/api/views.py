@@ -1,5 +1,9 @@
 """The /api/v1/emag/ resources: seller accounts, products, offers, sync runs."""
 
+import io
+import logging
+
+from django.core.management import call_command
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -31,7 +35,21 @@ from emag.services import InvalidSyncParameters, SyncAlreadyRunning, cancel_sync
 from magflow.api import ErrorSerializer
 from magflow.exceptions import Conflict
 
+logger = logging.getLogger(__name__)
+
 VIEW_ACCOUNT = "emag.view_selleraccount"
+
+
+def refresh_schedules() -> None:
+    """Bring the django-q2 schedules in step with the accounts (a new account, an interval, on or off).
+
+    The account change is saved whatever happens here; a failure is logged for staff, who can
+    run `manage.py setup_schedules` themselves.
+    """
+    try:
+        call_command("setup_schedules", stdout=io.StringIO())
+    except Exception:
+        logger.exception("The schedules could not be updated after an account change; run setup_schedules.")
 
 
 def _conflict_response(description: str) -> OpenApiResponse:
@@ -76,10 +94,19 @@ class SellerAccountViewSet(
     def get_queryset(self):
         return selectors.account_list()
 
+    def perform_create(self, serializer: SellerAccountSerializer) -> None:
+        serializer.save()
+        refresh_schedules()
+
+    def perform_update(self, serializer: SellerAccountSerializer) -> None:
+        serializer.save()
+        refresh_schedules()
+
     def _set_active(self, is_active: bool) -> Response:
         account = self.get_object()
         account.is_active = is_active
         account.save(update_fields=["is_active", "updated_at"])
+        refresh_schedules()
         return Response(self.get_serializer(account).data)
 
     @extend_schema(summary="Disable a seller account (admins): no more syncs", request=None)

@@ -429,3 +429,26 @@ def test_roles_are_read_live_not_from_the_token(api_client, viewer, catalogue):
     assert api_client.get("/api/v1/emag/offers/").status_code == 200
     viewer.groups.remove(Group.objects.get(name="viewer"))
     assert api_client.get("/api/v1/emag/offers/").status_code == 403
+
+
+def test_account_changes_keep_the_sync_schedules_in_step(api_client, admin_user, db):
+    from django_q.models import Schedule
+
+    bearer(api_client, admin_user)
+    payload = {
+        "name": "ro3",
+        "platform": "ro",
+        "username": "u@example.com",
+        "password": "p",
+        "sync_interval_minutes": 30,
+    }
+    assert api_client.post("/api/v1/emag/accounts/", payload, format="json").status_code == 201
+    account = SellerAccount.objects.get(name="ro3")
+    schedule = Schedule.objects.get(name=f"magflow:sync-offers:{account.pk}")
+    assert schedule.minutes == 30
+    api_client.patch("/api/v1/emag/accounts/ro3/", {"sync_interval_minutes": 120}, format="json")
+    assert Schedule.objects.get(name=f"magflow:sync-offers:{account.pk}").minutes == 120
+    api_client.post("/api/v1/emag/accounts/ro3/disable/")
+    assert not Schedule.objects.filter(name=f"magflow:sync-offers:{account.pk}").exists()
+    api_client.post("/api/v1/emag/accounts/ro3/enable/")
+    assert Schedule.objects.filter(name=f"magflow:sync-offers:{account.pk}").exists()
