@@ -509,17 +509,20 @@ class PageReader:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-reader") if prefetch else None
         self.pending: dict[int, Future] = {}
 
-    def read(self, page: int, lookahead: int | None = None) -> list:
+    def read(self, page: int, lookahead: int | None = None) -> tuple[list, list[ParsedOffer | Rejection]]:
+        """The page's raw records and their parse (done by the reader's thread while the caller writes)."""
         future = self.pending.pop(page, None)
         if self.executor is None:
-            return self.client.read_offers(page=page, per_page=self.page_size)
+            return self._fetch(page)
         if future is None:
-            future = self.executor.submit(self.client.read_offers, page=page, per_page=self.page_size)
+            future = self.executor.submit(self._fetch, page)
         if lookahead is not None and lookahead not in self.pending:
-            self.pending[lookahead] = self.executor.submit(
-                self.client.read_offers, page=lookahead, per_page=self.page_size
-            )
+            self.pending[lookahead] = self.executor.submit(self._fetch, lookahead)
         return future.result()
+
+    def _fetch(self, page: int) -> tuple[list, list[ParsedOffer | Rejection]]:
+        records = self.client.read_offers(page=page, per_page=self.page_size)
+        return records, [parse_offer(record) for record in records]
 
     def call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
         """Any other client call, made by the reader's thread so the client is never used by two at once."""
@@ -659,7 +662,7 @@ class _Engine:
             if expected_pages is None or page + 1 > expected_pages or last_allowed:
                 lookahead = None
             try:
-                records = self.reader.read(page, lookahead)
+                records, parsed = self.reader.read(page, lookahead)
             except FATAL_ERRORS as exc:
                 return self._finish_fatal(exc)
             except EmagError as exc:
@@ -676,7 +679,7 @@ class _Engine:
                 continue
             pages_read += 1
             consecutive_failures = 0
-            self._commit_page(page, records)
+            self._commit_page(page, records, parsed)
             if len(records) < self.page_size:
                 reached_end = True
                 break
@@ -700,13 +703,13 @@ class _Engine:
             if self._cancel_requested():
                 return self._finish(SyncRun.Status.CANCELLED, "cancelled", "Cancelled on request.")
             try:
-                records = self.reader.read(number)
+                records, parsed = self.reader.read(number)
             except FATAL_ERRORS as exc:
                 return self._finish_fatal(exc)
             except EmagError as exc:
                 self.failed[number] = str(exc)
                 continue
-            self._commit_page(number, records, healed=True)
+            self._commit_page(number, records, parsed, healed=True)
 
         rejected = run.rejected
         if self.failed:
@@ -802,8 +805,10 @@ class _Engine:
             )
             self._save_progress()
 
-    def _commit_page(self, number: int, records: list, *, healed: bool = False) -> None:
-        result = self._classify(number, records)
+    def _commit_page(
+        self, number: int, records: list, parsed: list[ParsedOffer | Rejection], *, healed: bool = False
+    ) -> None:
+        result = self._classify(number, records, parsed)
         run = self.run
         with transaction.atomic():
             if connection.vendor == "postgresql":
@@ -868,11 +873,10 @@ class _Engine:
         if not saved:
             raise ClaimLost()
 
-    def _classify(self, number: int, records: list) -> PageResult:
-        """Parse the page, drop repeats, and sort the good records into created / updated / unchanged."""
+    def _classify(self, number: int, records: list, parse: list[ParsedOffer | Rejection]) -> PageResult:
+        """Drop repeats from the parsed page and keep its rejections; the good records go on to be written."""
         result = PageResult(fetched=len(records))
-        for index, record in enumerate(records):
-            parsed = parse_offer(record)
+        for index, (record, parsed) in enumerate(zip(records, parse, strict=True)):
             if isinstance(parsed, ParsedOffer) and parsed.emag_id in self.seen:
                 parsed = Rejection(
                     Reason.DUPLICATE_ID,
