@@ -78,6 +78,20 @@ def no_rate_limit(settings):
     settings.AXES_ENABLED = False
 
 
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Requests go through the real WSGI app, whose request signals would close the test's database
+    connection (it is inside the test transaction); Django's own test client unhooks them the same way."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 def _summary(exc: BaseException) -> str:
     """The first failure of each kind in a (possibly grouped) schemathesis error, with its reproduction."""
     lines = [line.strip(" |+-") for line in str(exc).splitlines()]
