@@ -15,7 +15,7 @@ class StrictBooleanField(forms.NullBooleanField):
 
     widget = forms.TextInput  # NullBooleanSelect would turn an unknown word into "no filter"
 
-    def to_python(self, value):
+    def to_python(self, value: object) -> bool | None:
         if value in (None, ""):
             return None
         text = str(value).strip().lower()
@@ -25,8 +25,8 @@ class StrictBooleanField(forms.NullBooleanField):
             return False
         raise ValidationError("Use true or false.", code="invalid")
 
-    def validate(self, value):
-        pass
+    def validate(self, value: bool | None) -> None:
+        pass  # None (no filter), True and False are all valid
 
 
 class BooleanFilter(django_filters.BooleanFilter):
@@ -94,7 +94,7 @@ class ProductFilter(django_filters.FilterSet):
         model = Product
         fields = []
 
-    def filter_offers(self, queryset: QuerySet, name: str, value) -> QuerySet:
+    def filter_offers(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
         return queryset  # applied together in filter_queryset, so they all hold for the same offer
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:

@@ -57,7 +57,7 @@ class SellerAccountSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    def to_representation(self, instance):
+    def to_representation(self, instance: SellerAccount) -> dict:
         data = super().to_representation(instance)
         request = self.context.get("request")
         if not (request and request.user.has_perm("emag.change_selleraccount")):

@@ -4,10 +4,11 @@ import io
 import logging
 
 from django.core.management import call_command
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter, SearchFilter
@@ -30,7 +31,7 @@ from emag.api.serializers import (
     SyncRunSerializer,
 )
 from emag.client import EmagClient
-from emag.models import SyncRun
+from emag.models import Offer, Product, SellerAccount, SyncError, SyncRun
 from emag.services import InvalidSyncParameters, SyncAlreadyRunning, cancel_sync, start_sync, start_syncs
 from magflow.api import ErrorSerializer
 from magflow.exceptions import Conflict
@@ -91,7 +92,7 @@ class SellerAccountViewSet(
         "test": [VIEW_ACCOUNT, "emag.test_connection"],
     }
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[SellerAccount]:
         return selectors.account_list()
 
     def perform_create(self, serializer: SellerAccountSerializer) -> None:
@@ -168,10 +169,10 @@ class OfferViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["account_id", "emag_id"]
     lookup_value_converter = "int"
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Offer]:
         return selectors.offer_list(with_details=self.action == "retrieve")
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[serializers.Serializer]:
         return OfferDetailSerializer if self.action == "retrieve" else OfferSerializer
 
 
@@ -195,10 +196,10 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["sku"]
     lookup_value_converter = "int"
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Product]:
         return selectors.product_list(with_details=self.action == "retrieve")
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[serializers.Serializer]:
         return ProductDetailSerializer if self.action == "retrieve" else ProductSerializer
 
 
@@ -223,12 +224,12 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     ordering = ["-created_at", "-id"]
     lookup_value_converter = "int"
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[SyncRun] | QuerySet[SyncError]:
         if self.action == "errors":
             return selectors.sync_error_list()
         return selectors.sync_run_list()
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[serializers.Serializer]:
         return SyncErrorSerializer if self.action == "errors" else SyncRunSerializer
 
     @extend_schema(
