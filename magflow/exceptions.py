@@ -5,16 +5,12 @@ errors Django raises before or outside a DRF view (an unknown /api/ URL, a crash
 `handler*` views below, which answer JSON for /api/ paths and Django's own pages elsewhere.
 """
 
-import logging
-
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
-from rest_framework.views import exception_handler as drf_exception_handler
-
-logger = logging.getLogger(__name__)
+from rest_framework.response import Response
 
 API_PREFIX = "/api/"
 
@@ -26,7 +22,14 @@ class ApiError(exceptions.APIException):
     default_code = "error"
     default_detail = "The request could not be completed."
 
-    def __init__(self, message: str | None = None, *, code: str | None = None, details=None, status_code=None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: object = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(message or self.default_detail, code or self.default_code)
         if status_code is not None:
             self.status_code = status_code
@@ -45,7 +48,7 @@ class RequestTooLarge(ApiError):
     default_detail = "The request body is too large."
 
 
-def error_body(code: str, message: str, details=None) -> dict:
+def error_body(code: str, message: str, details: object = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
@@ -74,8 +77,11 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, object]:
     return str(code), str(detail), None
 
 
-def api_exception_handler(exc, context):
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, with the answer rewritten into MagFlow's error shape."""
+    # Imported here: DRF loads magflow.api (which imports this module) while it defines its views.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -90,31 +96,31 @@ def api_exception_handler(exc, context):
     return response
 
 
-def _is_api(request) -> bool:
+def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
-def bad_request(request, exception, template_name="400.html"):
+def bad_request(request: HttpRequest, exception: Exception, template_name: str = "400.html") -> HttpResponse:
     if _is_api(request):
         return JsonResponse(error_body("bad_request", "The request is malformed."), status=400)
     return defaults.bad_request(request, exception)
 
 
-def permission_denied(request, exception, template_name="403.html"):
+def permission_denied(request: HttpRequest, exception: Exception, template_name: str = "403.html") -> HttpResponse:
     if _is_api(request):
         message = "You do not have permission to perform this action."
         return JsonResponse(error_body("permission_denied", message), status=403)
     return defaults.permission_denied(request, exception)
 
 
-def page_not_found(request, exception, template_name="404.html"):
+def page_not_found(request: HttpRequest, exception: Exception, template_name: str = "404.html") -> HttpResponse:
     if _is_api(request):
         message = f"No API endpoint at {request.path}."
         return JsonResponse(error_body("not_found", message), status=404)
     return defaults.page_not_found(request, exception)
 
 
-def server_error(request, template_name="500.html"):
+def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
     if _is_api(request):
         message = "An unexpected error occurred. It has been logged."
         return JsonResponse(error_body("server_error", message), status=500)
