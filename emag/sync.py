@@ -769,7 +769,9 @@ class _Engine:
             deactivated = self._deactivate_unseen()
         else:
             notes.append("No offer was marked vanished by this run.")
-        self._finish(success, notes=" ".join(notes), full_read=True, deactivated=deactivated, deactivation_ran=True)
+        self._finish(
+            success, notes=" ".join(notes), full_read=True, deactivated=deactivated, deactivation_ran=can_deactivate
+        )
 
     # --- pages ---
 
@@ -1144,6 +1146,7 @@ class _Engine:
             if not run.is_dry_run:
                 account_fields = {"last_sync_at": now, "last_sync_status": status}
                 if deactivation_ran:
+                    # Only then were all offers still marked present really seen by this run.
                     account_fields["last_full_sync_at"] = now
                 SellerAccount.objects.filter(pk=self.account.pk).update(**account_fields)
         logger.info(

@@ -95,8 +95,12 @@ def test_every_valid_offer_is_stored_once_with_its_latest_values_and_every_bad_r
         assert error.reason_code and error.message and error.record
     reasons = set(SyncError.objects.filter(run=run).values_list("reason_code", flat=True))
     assert reasons <= {"missing_field", "invalid_value", "negative_value", "too_long", "duplicate_id"}
-    # Records without an id hide which offers they were: none may be marked vanished.
+    # Records without an id hide which offers they were: none may be marked vanished, and the
+    # account does not claim a full sync in which every present offer was seen.
     assert run.deactivated == 0
+    seller.refresh_from_db()
+    assert seller.last_full_sync_at is None
+    assert seller.last_sync_status == run.status
 
 
 def test_both_accounts_under_faults_end_with_their_own_offers_only(account, other_account, sandbox):
