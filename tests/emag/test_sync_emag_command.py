@@ -242,3 +242,19 @@ def test_a_sync_killed_mid_run_leaves_no_lock_and_the_next_resume_completes_with
         assert database.rows("SELECT COUNT(*) FROM emag_offer WHERE is_present = false")[0][0] == 0
     finally:
         server.stop()
+
+
+def test_on_a_terminal_progress_is_one_redrawn_line():
+    from django.core.management.base import OutputWrapper
+
+    from emag.management.commands.sync_emag import Progress
+
+    stream = StringIO()
+    progress = Progress(OutputWrapper(stream), is_tty=True, quiet=False)
+    update = progress.callback("main")
+    update(SyncRun(pages_done=5, fetched=500, expected_total=1000))
+    progress.done()
+
+    text = stream.getvalue()
+    assert text.startswith("\rmain [##########..........] p5 500/1,000")
+    assert "\n" not in text
