@@ -408,7 +408,15 @@ OFFER_COLUMNS = [
 JSON_COLUMNS = {"eans", "images", "characteristics", "family", "stock", "handling_time", "doc_errors", "raw"}
 
 
-def _copy_upsert(model: Any, columns: list[str], rows: list[tuple], *, conflict: list[str], update: list[str]) -> None:
+def _copy_upsert(
+    model: Any,
+    columns: list[str],
+    rows: list[tuple],
+    *,
+    conflict: list[str],
+    update: list[str],
+    returning: list[str] | None = None,
+) -> list[tuple]:
     """PostgreSQL: COPY the rows into a temporary table, then one INSERT … SELECT … ON CONFLICT DO UPDATE.
 
     Django's bulk_create sends each value through psycopg's client-side quoting, which for
@@ -428,8 +436,8 @@ def _copy_upsert(model: Any, columns: list[str], rows: list[tuple], *, conflict:
     with connection.cursor() as cursor:
         create = f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
         create += f"SELECT {names} FROM {table} WITH NO DATA"  # noqa: S608
-        cursor.execute(create)
-        cursor.execute(f"DELETE FROM {stage}")  # noqa: S608
+        # One round trip for both (no parameters, so psycopg sends them as one simple query).
+        cursor.execute(f"{create}; DELETE FROM {stage}")  # noqa: S608
         with cursor.cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
             for row in rows:
                 values = list(row)
@@ -440,7 +448,10 @@ def _copy_upsert(model: Any, columns: list[str], rows: list[tuple], *, conflict:
         keys = ", ".join(quote(column) for column in conflict)
         upsert = f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "  # noqa: S608
         upsert += f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+        if returning:
+            upsert += " RETURNING " + ", ".join(quote(column) for column in returning)
         cursor.execute(upsert)
+        return cursor.fetchall() if returning else []
 
 
 def _pages_in(ranges: list[PageRange]) -> Any:
@@ -993,31 +1004,30 @@ class _Engine:
             .order_by()
             .values_list("sku", "pk", "content_hash")
         }
+        # One order for every writer (by SKU): two accounts sharing products cannot deadlock.
         stale = [
-            (Product(**parsed.product), parsed.product_hash)
-            for sku, parsed in sorted(products.items())  # one order for every writer: no deadlock between accounts
+            parsed
+            for sku, parsed in sorted(products.items())
             if sku not in known or known[sku][1] != parsed.product_hash
         ]
-        if stale:
-            if connection.vendor == "postgresql":
-                _copy_upsert(
-                    Product,
-                    PRODUCT_COLUMNS,
-                    [
-                        (product.sku, *(getattr(product, name) for name in PRODUCT_FIELDS[:-1]), parsed_hash, now, now)
-                        for product, parsed_hash in stale
-                    ],
-                    conflict=["sku"],
-                    update=[*PRODUCT_FIELDS, "updated_at"],
-                )
-            else:
-                Product.objects.bulk_create(
-                    [product for product, _ in stale],
-                    update_conflicts=True,
-                    unique_fields=["sku"],
-                    update_fields=[*PRODUCT_FIELDS, "updated_at"],
-                )
-            missing = [product.sku for product, _ in stale if product.sku not in known]
+        if stale and connection.vendor == "postgresql":
+            returned = _copy_upsert(
+                Product,
+                PRODUCT_COLUMNS,
+                [(*(parsed.product[name] for name in PRODUCT_COLUMNS[:-2]), now, now) for parsed in stale],
+                conflict=["sku"],
+                update=[*PRODUCT_FIELDS, "updated_at"],
+                returning=["sku", "id"],
+            )
+            known.update({sku: (pk, "") for sku, pk in returned})
+        elif stale:
+            Product.objects.bulk_create(
+                [Product(**parsed.product) for parsed in stale],
+                update_conflicts=True,
+                unique_fields=["sku"],
+                update_fields=[*PRODUCT_FIELDS, "updated_at"],
+            )
+            missing = [parsed.sku for parsed in stale if parsed.sku not in known]
             if missing:
                 known.update(
                     {sku: (pk, "") for sku, pk in Product.objects.filter(sku__in=missing).values_list("sku", "pk")}
