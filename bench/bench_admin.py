@@ -20,7 +20,8 @@ from pathlib import Path
 from common import BENCH_DATABASE_URL, create_database, machine, markdown_table, percentile, use_bench_env
 
 ADMIN_EMAIL = "bench-admin@example.com"
-TARGET_MS = 500.0
+# Our own budget for a staff page (the issue sets none): half a second.
+BUDGET_MS = 500.0
 
 
 def pages(offer_id: int, main_account_id: int) -> dict[str, str]:
@@ -87,10 +88,10 @@ def main() -> None:
             queries = len(captured)
         median = statistics.median(timings)
         p95 = percentile(timings, 95)
-        verdict = "met" if p95 < TARGET_MS else "MISSED"
+        verdict = "within" if p95 < BUDGET_MS else "OVER"
         print(
             f"admin {name}: median {median:.0f} ms, p95 {p95:.0f} ms, {queries} queries, "
-            f"{len(response.content) // 1024} KiB (target p95 < {TARGET_MS:.0f} ms {verdict})",
+            f"{len(response.content) // 1024} KiB (budget p95 < {BUDGET_MS:.0f} ms: {verdict})",
             flush=True,
         )
         rows.append([name, f"{median:.0f}", f"{p95:.0f}", queries, f"{len(response.content) // 1024}"])

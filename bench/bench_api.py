@@ -353,6 +353,15 @@ class SyncLoad:
                 process.kill()
         text = Path(self.log.name).read_text()
         os.unlink(self.log.name)
+        # Leave the bench database as seeded: the live account's rows would skew the next figures.
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            for table in ("emag_offer", "emag_apicall"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE account_id IN (SELECT id FROM emag_selleraccount WHERE name = %s)",
+                    [LIVE_ACCOUNT],
+                )
         return text
 
 
