@@ -67,7 +67,7 @@ def test_two_processes_syncing_one_account_one_runs_the_other_is_refused_without
 
 
 def test_both_accounts_sync_side_by_side_without_interfering(http_sandbox):
-    sandbox, base_url = http_sandbox(seed=32, offers=600, latency_ms=20)
+    sandbox, base_url = http_sandbox(seed=32, offers=1200, latency_ms=20)
     accounts = {name: make_account(name, name, base_url, *sandbox.credentials(name)) for name in ("main", "fbe")}
     env = subprocess_env()
 
@@ -82,7 +82,7 @@ def test_both_accounts_sync_side_by_side_without_interfering(http_sandbox):
     # Side by side: most of each run happened while the other ran (one account never waits for the other).
     main, fbe = runs["main"], runs["fbe"]
     overlap = (min(main.finished_at, fbe.finished_at) - max(main.started_at, fbe.started_at)).total_seconds()
-    assert overlap > 0.6 * min(main.duration_seconds, fbe.duration_seconds), (overlap, wall)
+    assert overlap > 0.5 * min(main.duration_seconds, fbe.duration_seconds), (overlap, wall)
 
     for name, account in accounts.items():
         assert set(Offer.objects.filter(account=account).values_list("emag_id", flat=True)) == truth_ids(sandbox, name)

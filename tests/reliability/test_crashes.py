@@ -73,7 +73,7 @@ def assert_nothing_left() -> None:
 def test_sync_emag_of_both_accounts_killed_at_a_seeded_page_resumes_without_duplicates(http_sandbox):
     rng = random.Random(SEED)
     kill_at = rng.randint(3, 8)
-    sandbox, base_url = http_sandbox(seed=SEED, offers=1200, rate_limit=False, latency_ms=60)
+    sandbox, base_url = http_sandbox(seed=SEED, offers=2500, rate_limit=False, latency_ms=60)
     accounts = [make_account(name, name, base_url, *sandbox.credentials(name)) for name in sandbox.account_names()]
     env = subprocess_env(EMAG_RATE_LIMIT_ENABLED="false", SYNC_HEARTBEAT_STALE_SECONDS="3")
 
@@ -92,7 +92,7 @@ def test_sync_emag_of_both_accounts_killed_at_a_seeded_page_resumes_without_dupl
 
     dead = {run.account_id: run for run in SyncRun.objects.all()}
     assert all(run.status == SyncRun.Status.RUNNING for run in dead.values())
-    assert all(kill_at <= run.last_committed_page < 12 for run in dead.values())
+    assert all(kill_at <= run.last_committed_page < 25 for run in dead.values())
     # PostgreSQL ends the dead sessions, and their advisory locks with them.
     wait_until(lambda: advisory_locks_held() == 0, timeout=10, message="the dead process's locks to go")
 
@@ -106,7 +106,7 @@ def test_sync_emag_of_both_accounts_killed_at_a_seeded_page_resumes_without_dupl
         assert killed.error_message
         resumed = SyncRun.objects.get(resumed_from=killed)
         assert resumed.status == SyncRun.Status.COMPLETED
-        assert resumed.fetched == 1200  # carried pages and new pages, each counted once
+        assert resumed.fetched == 2500  # carried pages and new pages, each counted once
         # The resumed run read only the pages the dead one had not committed.
         new_pages = set(SyncPage.objects.filter(run=resumed).values_list("number", flat=True))
         assert min(new_pages) == killed.last_committed_page + 1
