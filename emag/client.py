@@ -210,6 +210,26 @@ class ClientStats:
 # --- The client ------------------------------------------------------------------------------------------------
 
 
+class _BasicAuth(requests.auth.AuthBase):
+    """HTTP Basic credentials that never show themselves.
+
+    Debug pages and error e-mails print every frame's local variables; a plain
+    (username, password) tuple there would put the password on the page.
+    """
+
+    __slots__ = ("_header",)
+
+    def __init__(self, username: str, password: str) -> None:
+        self._header = requests.auth._basic_auth_str(username, password)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return "<BasicAuth: hidden>"
+
+
 class EmagClient:
     """Talks to eMAG for one seller account. Not thread-safe: one client per thread."""
 
@@ -478,9 +498,9 @@ class EmagClient:
         base = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
         return base * (1 + random.uniform(0, BACKOFF_JITTER))
 
-    def _credentials(self, route: str) -> tuple[str, str]:
+    def _credentials(self, route: str) -> "_BasicAuth":
         try:
-            return self.account.username, self.account.get_password()
+            return _BasicAuth(self.account.username, self.account.get_password())
         except crypto.DecryptionError:
             raise EmagConfigurationError(
                 f"{route}: the stored password of account {self._account_name()} cannot be decrypted with the "
@@ -494,7 +514,7 @@ class EmagClient:
         method: str,
         path: str,
         data: bytes | None,
-        auth: tuple[str, str],
+        auth: "_BasicAuth",
         *,
         route: str,
         bucket: str,
@@ -546,7 +566,7 @@ class EmagClient:
         return result
 
     def _send(
-        self, method: str, path: str, data: bytes | None, auth: tuple[str, str], *, route: str
+        self, method: str, path: str, data: bytes | None, auth: "_BasicAuth", *, route: str
     ) -> tuple[int, Mapping[str, str], bytes]:
         url = f"{self.base_url}/{path}"
         try:
