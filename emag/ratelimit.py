@@ -16,8 +16,8 @@ The state lives where all of them see it:
 
 A request admitted at time t counts against windows of 1 s + MARGIN and
 60 s + MARGIN rather than 1 s and 60 s (MARGIN: the optional setting
-EMAG_RATE_LIMIT_MARGIN_SECONDS, 0.1 s by default, which costs about 9 % of the
-throughput). Between the slot being granted and the request reaching eMAG there is
+EMAG_RATE_LIMIT_MARGIN_SECONDS, 0.05 s by default, which costs about 5 % of the
+throughput and keeps 10,000 offers within 5 % of the 34 s eMAG's limit allows). Between the slot being granted and the request reaching eMAG there is
 scheduling and network jitter; as long as that jitter stays under the margin, eMAG
 never sees more than 3 requests in any one second.
 
@@ -61,8 +61,8 @@ LIMITS: dict[str, Limit] = {
 
 # Safety margin added to both windows (see the module docstring), and the upper
 # bound of the random jitter added to every wait.
-MARGIN_SECONDS = 0.1
-JITTER_SECONDS = 0.05
+MARGIN_SECONDS = 0.05
+JITTER_SECONDS = 0.02
 # A process never sleeps longer than this in one go before looking again, so a
 # reset() or a freed slot is noticed quickly.
 MAX_SINGLE_SLEEP_SECONDS = 1.0
