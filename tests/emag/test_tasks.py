@@ -117,7 +117,7 @@ def test_setup_schedules_declares_every_schedule_once_at_non_round_times(account
     second = {s.name: (s.func, s.args, s.schedule_type, s.minutes, s.next_run) for s in Schedule.objects.all()}
 
     assert first == second
-    assert Schedule.objects.count() == 5
+    assert Schedule.objects.count() == 7
     syncs = Schedule.objects.filter(func="emag.tasks.scheduled_sync")
     assert sorted(int(s.args) for s in syncs) == sorted([account.pk, other_account.pk])
     for schedule in syncs:
@@ -129,7 +129,39 @@ def test_setup_schedules_declares_every_schedule_once_at_non_round_times(account
         "emag.tasks.sweep_stale_runs",
         "emag.tasks.cleanup_old_runs",
         "emag.tasks.cleanup_old_api_calls",
+        "monitoring.backup.run_scheduled_backup",
+        "accounts.tasks.flush_expired_tokens",
     }
+
+
+def test_every_scheduled_function_can_be_imported(account):
+    from django.utils.module_loading import import_string
+
+    call_command("setup_schedules", stdout=StringIO())
+
+    for schedule in Schedule.objects.all():
+        assert callable(import_string(schedule.func)), schedule.func
+
+
+def test_the_token_flush_task_deletes_expired_refresh_tokens(account, django_user_model):
+    from datetime import timedelta
+
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    from accounts.tasks import flush_expired_tokens
+
+    user = django_user_model.objects.create_user(email="someone@example.com", password="x")
+    now = timezone.now()
+    OutstandingToken.objects.create(
+        user=user, jti="old", token="t1", created_at=now - timedelta(days=9), expires_at=now - timedelta(days=2)
+    )
+    OutstandingToken.objects.create(
+        user=user, jti="new", token="t2", created_at=now, expires_at=now + timedelta(days=7)
+    )
+
+    flush_expired_tokens()
+
+    assert list(OutstandingToken.objects.values_list("jti", flat=True)) == ["new"]
 
 
 def test_setup_schedules_removes_the_schedule_of_a_disabled_account(account, other_account):

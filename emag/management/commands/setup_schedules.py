@@ -5,7 +5,9 @@
   12:04:42, not 12:00:00), and accounts spread over the hour;
 - a sweep of runs whose holder died, every 2 minutes;
 - the deletion of sync runs older than SYNC_RUN_RETENTION_DAYS, daily;
-- the folding of ApiCall rows older than API_CALL_RETENTION_DAYS into hourly rollups, daily.
+- the folding of ApiCall rows older than API_CALL_RETENTION_DAYS into hourly rollups, daily;
+- a backup archive (monitoring.backup) into BACKUP_DIR, daily;
+- the deletion of expired JWT refresh tokens, daily.
 
 Running it again changes nothing that is already right (a schedule's next run is kept),
 and removes the schedules of accounts that were deleted or disabled.
@@ -89,6 +91,22 @@ class Command(BaseCommand):
             "minutes": None,
             "next_run": daily_at(now, 3, 47, 13),
             "label": "old API calls folded daily at 03:47:13",
+        }
+        wanted[f"{PREFIX}backup"] = {
+            "func": "monitoring.backup.run_scheduled_backup",
+            "args": None,
+            "schedule_type": Schedule.DAILY,
+            "minutes": None,
+            "next_run": daily_at(now, 2, 43, 29),
+            "label": "backup daily at 02:43:29 into BACKUP_DIR (keeps BACKUP_KEEP)",
+        }
+        wanted[f"{PREFIX}flush-expired-tokens"] = {
+            "func": "accounts.tasks.flush_expired_tokens",
+            "args": None,
+            "schedule_type": Schedule.DAILY,
+            "minutes": None,
+            "next_run": daily_at(now, 4, 11, 37),
+            "label": "expired JWT refresh tokens deleted daily at 04:11:37",
         }
 
         with transaction.atomic():
