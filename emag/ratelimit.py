@@ -15,9 +15,10 @@ The state lives where all of them see it:
   checked and appended by one Lua script that reads Redis's own clock (TIME).
 
 A request admitted at time t counts against windows of 1 s + MARGIN and
-60 s + MARGIN rather than 1 s and 60 s (MARGIN: the optional setting
+60 s + MARGIN rather than 1 s and 60 s (MARGIN: the setting
 EMAG_RATE_LIMIT_MARGIN_SECONDS, 0.05 s by default, which costs about 5 % of the
-throughput and keeps 10,000 offers within 5 % of the 34 s eMAG's limit allows). Between the slot being granted and the request reaching eMAG there is
+throughput and keeps 10,000 offers within 5 % of the 34 s eMAG's limit allows).
+Between the slot being granted and the request reaching eMAG there is
 scheduling and network jitter; as long as that jitter stays under the margin, eMAG
 never sees more than 3 requests in any one second.
 
