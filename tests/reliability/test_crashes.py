@@ -198,10 +198,10 @@ KILLER = textwrap.dedent(
 
     original = sync._Engine._commit_page
 
-    def commit_then_die(self, number, records, **kwargs):
+    def commit_then_die(self, number, *args, **kwargs):
         if number == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-        return original(self, number, records, **kwargs)
+        return original(self, number, *args, **kwargs)
 
     sync._Engine._commit_page = commit_then_die
     from django.core.management import execute_from_command_line
