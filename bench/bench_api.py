@@ -110,6 +110,11 @@ user.set_password({BENCH_PASSWORD!r})
 user.save()
 user.groups.add(Group.objects.get(name="viewer"))
 print("OFFERS", Offer.objects.filter(account__name__in=["main", "fbe"]).count())
+# Autovacuum's steady state, whatever an earlier run (or its sync loop) left behind.
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("VACUUM ANALYZE emag_offer")
+    cursor.execute("VACUUM ANALYZE emag_product")
 """
     out = subprocess.run(
         [PYTHON, "-c", script], cwd=ROOT, env=bench_env(database_url), check=True, capture_output=True, text=True
