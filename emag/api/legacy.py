@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from emag import selectors
+from emag.api.fast import FastRepresentationMixin
 from emag.api.permissions import HasActionPermission
 from emag.api.serializers import SyncRunSerializer
 from emag.api.views import start_all_syncs
@@ -27,6 +28,7 @@ STATUS_NAMES = {
 MAX_LIMIT = 10_000
 ACCOUNT_STATES = ["connected", "syncing", "auth_failed", "disabled", "unknown"]
 OVERALL_STATES = ["connected", "degraded", "no_accounts"]
+DATETIME = serializers.DateTimeField()  # formats in the current time zone at each call, so one instance serves all
 
 
 class LegacyListQuerySerializer(serializers.Serializer):
@@ -49,7 +51,7 @@ class LegacyListQuerySerializer(serializers.Serializer):
         return data.get("limit") or data["max_pages_per_account"] * 100
 
 
-class LegacyOfferRowSerializer(serializers.ModelSerializer):
+class LegacyOfferRowSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     """One offer, in the keys the old clients read."""
 
     sku = serializers.CharField(source="product.sku")
@@ -117,7 +119,7 @@ class LegacyOfferRowSerializer(serializers.ModelSerializer):
         full = offer.account.last_full_sync_at
         if offer.is_present and full and (seen is None or full > seen):
             seen = full
-        return serializers.DateTimeField().to_representation(seen) if seen else None
+        return DATETIME.to_representation(seen) if seen else None
 
     def get_sync_status(self, offer: Offer) -> str:
         return "synced" if offer.is_present else "missing_on_emag"

@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
+from emag.api.fast import FastRepresentationMixin
 from emag.models import Offer, Product, SellerAccount, SyncError, SyncRun
 
 
@@ -116,14 +117,14 @@ class ConnectionTestSerializer(serializers.Serializer):
     account = SellerAccountSerializer()
 
 
-class ProductSummarySerializer(serializers.ModelSerializer):
+class ProductSummarySerializer(FastRepresentationMixin, serializers.ModelSerializer):
     class Meta:
         model = Product
         fields = ["id", "sku", "part_number_key", "name", "brand", "eans", "category_id"]
         read_only_fields = fields
 
 
-class OfferSerializer(serializers.ModelSerializer):
+class OfferSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     account = serializers.SlugRelatedField(slug_field="name", read_only=True)
     account_kind = serializers.CharField(source="account.kind", read_only=True)
     product = ProductSummarySerializer(read_only=True)
@@ -184,7 +185,7 @@ class OfferDetailSerializer(OfferSerializer):
         read_only_fields = fields
 
 
-class ProductOfferSerializer(serializers.ModelSerializer):
+class ProductOfferSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     """One of a product's offers, as the product lists them."""
 
     account = serializers.SlugRelatedField(slug_field="name", read_only=True)
@@ -208,7 +209,7 @@ class ProductOfferSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     offers = ProductOfferSerializer(many=True, read_only=True)
 
     class Meta:
@@ -237,7 +238,7 @@ class ProductDetailSerializer(ProductSerializer):
         read_only_fields = fields
 
 
-class SyncRunSerializer(serializers.ModelSerializer):
+class SyncRunSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     account = serializers.SlugRelatedField(slug_field="name", read_only=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     is_active = serializers.BooleanField(read_only=True)
@@ -281,7 +282,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SyncErrorSerializer(serializers.ModelSerializer):
+class SyncErrorSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     class Meta:
         model = SyncError
         fields = ["id", "page", "index", "emag_id", "sku", "reason_code", "message", "record", "created_at"]

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from emag import selectors
 from emag.api import filters
+from emag.api.pagination import LargeListPagination
 from emag.api.permissions import HasActionPermission
 from emag.api.serializers import (
     ConnectionTestSerializer,
@@ -150,8 +151,10 @@ class OfferViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [HasActionPermission]
     required_permissions = {"list": ["emag.view_offer"], "retrieve": ["emag.view_offer"]}
     filterset_class = filters.OfferFilter
-    filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, filters.OfferSearchFilter, OrderingFilter]
+    # What `search` looks in (OfferSearchFilter's fields; DRF's schema describes the parameter from them).
     search_fields = ["product__sku", "product__name", "product__ean_text", "part_number_key"]
+    pagination_class = LargeListPagination
     ordering_fields = [
         "id",
         "emag_id",
@@ -192,6 +195,7 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = filters.ProductFilter
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
     search_fields = ["sku", "name", "ean_text", "part_number_key"]
+    pagination_class = LargeListPagination
     ordering_fields = ["id", "sku", "name", "brand", "created_at", "updated_at"]
     ordering = ["sku"]
     lookup_value_converter = "int"

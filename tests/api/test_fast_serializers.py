@@ -1,0 +1,68 @@
+"""The list serializers' fast path gives exactly what DRF's own field machinery gives."""
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+
+from emag import selectors
+from emag.api.fast import FastRepresentationMixin
+from emag.api.legacy import LegacyOfferRowSerializer
+from emag.api.serializers import OfferSerializer, ProductSerializer, SyncErrorSerializer, SyncRunSerializer
+from emag.models import SyncError
+from tests.api.conftest import make_offer, make_run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def varied(account, other_account):
+    """Offers with nulls, decimals of every scale, old and new dates, every status, a PNK."""
+    long_ago = timezone.now() - timedelta(days=400, microseconds=123)
+    make_offer(account, "V-1", name="Lampă birou", ean="5941234567890", price="12.3", status=1, part_number_key="PNK1")
+    make_offer(account, "V-2", price=None, status=0, sellable=False, validation_status=None, last_changed_at=long_ago)
+    make_offer(other_account, "V-1", price="99999.9999", status=2, recommended_price=Decimal("5"), buy_button_rank=1)
+    other_account.last_full_sync_at = timezone.now()
+    other_account.save()
+    run = make_run(account, status="failed", error_code="auth", error_message="eMAG refused")
+    make_run(other_account, status="queued", started_at=None)  # no duration yet (a running one changes by the call)
+    SyncError.objects.create(run=run, page=1, index=0, emag_id=5, sku="V-1", reason_code="bad_ean", message="x")
+
+
+def _drf_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FastRepresentationMixin, "to_representation", serializers.Serializer.to_representation)
+
+
+def _render(serializer_class: type, rows: list) -> bytes:
+    return JSONRenderer().render(serializer_class(rows, many=True).data)
+
+
+@pytest.mark.parametrize(
+    ("serializer_class", "rows"),
+    [
+        (OfferSerializer, lambda: list(selectors.offer_list().order_by("id"))),
+        (ProductSerializer, lambda: list(selectors.product_list().order_by("id"))),
+        (LegacyOfferRowSerializer, lambda: list(selectors.offer_list().order_by("id"))),
+        (SyncRunSerializer, lambda: list(selectors.sync_run_list().order_by("id"))),
+        (SyncErrorSerializer, lambda: list(selectors.sync_error_list())),
+    ],
+)
+def test_it_renders_the_same_json_as_drf_field_by_field(monkeypatch, varied, serializer_class, rows):
+    fast = _render(serializer_class, rows())
+    _drf_only(monkeypatch)
+    reference = _render(serializer_class, rows())
+    assert json.loads(fast)  # something to compare
+    assert fast == reference
+
+
+def test_it_keeps_the_fields_order_and_formats(varied):
+    offer = OfferSerializer(selectors.offer_list().get(product__sku="V-1", account__name="main")).data
+    assert list(offer) == OfferSerializer.Meta.fields
+    assert offer["sale_price"] == "12.3000"
+    assert offer["status_label"] == "Active"
+    assert offer["product"]["name"] == "Lampă birou"
+    assert offer["last_changed_at"].endswith(("+02:00", "+03:00"))  # the project's time zone, as DRF shows it
