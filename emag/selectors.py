@@ -21,10 +21,25 @@ def account_list() -> QuerySet[SellerAccount]:
     return SellerAccount.objects.all()
 
 
+# What an offers list shows of the offer's account and product (OfferSerializer, the seed-compatible rows).
+# Loading only these keeps 8 dates per row of account columns out of the page: 50 rows read and build
+# in about half the time.
+OFFER_LIST_ACCOUNT_FIELDS = ("id", "name", "kind", "last_full_sync_at")
+OFFER_LIST_PRODUCT_FIELDS = ("id", "sku", "part_number_key", "name", "brand", "eans", "category_id")
+
+
+def _all_but(model: type, kept: tuple[str, ...]) -> list[str]:
+    return [field.name for field in model._meta.concrete_fields if field.name not in kept]
+
+
 def offer_list(*, with_details: bool = False) -> QuerySet[Offer]:
     offers = Offer.objects.select_related("account", "product")
     if not with_details:
-        offers = offers.defer(*OFFER_LIST_DEFERRED, *(f"product__{field}" for field in PRODUCT_LIST_DEFERRED))
+        offers = offers.defer(
+            *OFFER_LIST_DEFERRED,
+            *(f"account__{name}" for name in _all_but(SellerAccount, OFFER_LIST_ACCOUNT_FIELDS)),
+            *(f"product__{name}" for name in _all_but(Product, OFFER_LIST_PRODUCT_FIELDS)),
+        )
     return offers
 
 

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from emag import selectors
 from emag.api.fast import FastRepresentationMixin
+from emag.api.pagination import COUNT_CACHE_SECONDS, EXACT_COUNT_UP_TO, count_rows
 from emag.api.permissions import HasActionPermission
 from emag.api.serializers import SyncRunSerializer
 from emag.api.views import start_all_syncs
@@ -127,7 +128,11 @@ class LegacyOfferRowSerializer(FastRepresentationMixin, serializers.ModelSeriali
 
 class LegacyProductsSerializer(serializers.Serializer):
     products = LegacyOfferRowSerializer(many=True)
-    total = serializers.IntegerField(help_text="Rows matching, before limit and offset.")
+    total = serializers.IntegerField(
+        help_text=f"Rows matching, before limit and offset. Exact up to {EXACT_COUNT_UP_TO:,}; above that, the "
+        f"exact count of the same query taken at most {COUNT_CACHE_SECONDS} s earlier (see `total_is_exact`)."
+    )
+    total_is_exact = serializers.BooleanField(help_text="False when `total` may be a few seconds old.")
     total_count = serializers.IntegerField(help_text="Rows in this answer.")
     account_type = serializers.CharField()
     include_inactive = serializers.BooleanField()
@@ -148,11 +153,12 @@ def _legacy_rows(query: LegacyListQuerySerializer) -> tuple[QuerySet[Offer], int
         offers = offers.filter(account__kind=data["account_type"])
     if not data["include_inactive"]:
         offers = offers.filter(status=Offer.Status.ACTIVE)
-    total = offers.count()
+    total, total_is_exact = count_rows(offers)
     limit, offset = query.row_limit, data["offset"]
     page = offers.order_by("account_id", "emag_id")[offset : offset + limit]
     meta = {
         "total": total,
+        "total_is_exact": total_is_exact,
         "account_type": data["account_type"],
         "include_inactive": data["include_inactive"],
         "limit": limit,

@@ -15,6 +15,7 @@ import logging
 from functools import cached_property
 
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import QuerySet
 from rest_framework.response import Response
@@ -30,24 +31,26 @@ COUNT_CACHE_SECONDS = 30
 def count_rows(queryset: QuerySet) -> tuple[int, bool]:
     """(number of rows, whether that number is exact now); see the module's docstring."""
     queryset = queryset.order_by()
+    try:
+        sql, params = queryset.values("pk").query.sql_with_params()
+    except EmptyResultSet:  # a filter nothing can meet (such as an id too large for the column)
+        return 0, True
+    key = "emag:api:count:" + hashlib.sha256(repr((queryset.db, sql, params)).encode()).hexdigest()
+    try:
+        cached = cache.get(key)
+    except Exception:  # a cache that is down costs an exact count, not the answer
+        cached = None
+    if cached is not None:
+        return cached, False
     bounded = queryset[: EXACT_COUNT_UP_TO + 1].count()
     if bounded <= EXACT_COUNT_UP_TO:
         return bounded, True
-    sql, params = queryset.values("pk").query.sql_with_params()
-    digest = hashlib.sha256(repr((queryset.db, sql, params)).encode()).hexdigest()
-    key = f"emag:api:count:{digest}"
+    count = queryset.count()
     try:
-        count = cache.get(key)
-    except Exception:  # a cache that is down costs an exact count, not the answer
-        count = None
-    if count is None:
-        count = queryset.count()
-        try:
-            cache.set(key, count, COUNT_CACHE_SECONDS)
-        except Exception:
-            logger.warning("The API could not cache a list's count.", exc_info=True)
-        return count, True
-    return count, False
+        cache.set(key, count, COUNT_CACHE_SECONDS)  # only long lists: a short one is always counted exactly
+    except Exception:
+        logger.warning("The API could not cache a list's count.", exc_info=True)
+    return count, True
 
 
 class LookaheadPage(Page):
