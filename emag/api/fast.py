@@ -40,8 +40,9 @@ _CALLABLE_VERDICTS: dict[tuple, bool] = {}
 
 def _is_simple_callable(value: object) -> bool:
     """DRF's is_simple_callable, remembered per function: it inspects a signature (~3 us) every time."""
+    # Keyed by the plain function, never a bound method: those are new objects for every row.
     if isinstance(value, functools.partial):
-        key = (value.func, len(value.args), tuple(sorted(value.keywords)))
+        key = (getattr(value.func, "__func__", value.func), len(value.args), tuple(sorted(value.keywords)))
     else:
         key = (getattr(value, "__func__", value),)
     verdict = _CALLABLE_VERDICTS.get(key)
