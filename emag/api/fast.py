@@ -10,13 +10,19 @@ fields) still formats through its own `to_representation`, so the output is DRF'
 (tests/api/test_fast_serializers.py compares the two on every field).
 """
 
+import datetime
+import decimal
 import functools
 import types
+from collections.abc import Callable
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from rest_framework import serializers
+from django.utils import timezone
+from rest_framework import ISO_8601, serializers
 from rest_framework.fields import Field, SkipField, is_simple_callable
 from rest_framework.relations import PKOnlyObject
+from rest_framework.settings import api_settings
 
 # Fields whose to_representation returns a value of the right type as it is (str(str), int(int),
 # a valid choice, a JSON value). Exact types only: subclasses such as MultipleChoiceField convert.
@@ -60,7 +66,42 @@ def _step(field: Field) -> tuple:
         return field.field_name, SLOW, (), field.to_representation, field
     identity = type(field) in IDENTITY_FIELDS and not getattr(field, "binary", False)
     kind = FAST if identity else CONVERT
-    return field.field_name, kind, tuple(field.source_attrs), field.to_representation, field
+    return field.field_name, kind, tuple(field.source_attrs), _formatter(field), field
+
+
+def _formatter(field: Field) -> Callable[[object], object]:
+    """The field's to_representation, or the same steps with their settings looked up once, not per value."""
+    if type(field) is serializers.DecimalField:
+        coerce = getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+        if coerce and not field.normalize_output and not field.localize and field.decimal_places is not None:
+            exponent = decimal.Decimal(".1") ** field.decimal_places
+            context = decimal.getcontext().copy()
+            if field.max_digits is not None:
+                context.prec = field.max_digits
+            rounding = field.rounding
+
+            def decimal_text(value: object) -> object:
+                if type(value) is not decimal.Decimal:
+                    return field.to_representation(value)
+                return f"{value.quantize(exponent, rounding=rounding, context=context):f}"
+
+            return decimal_text
+    if type(field) is serializers.DateTimeField and settings.USE_TZ and not hasattr(field, "timezone"):
+        output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
+        if isinstance(output_format, str) and output_format.lower() == ISO_8601:
+            zone = timezone.get_current_timezone()
+
+            def datetime_text(value: object) -> object:
+                if type(value) is not datetime.datetime or value.utcoffset() is None:
+                    return field.to_representation(value)
+                try:
+                    text = value.astimezone(zone).isoformat()
+                except OverflowError:
+                    return field.to_representation(value)  # DRF's own error
+                return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+            return datetime_text
+    return field.to_representation
 
 
 class FastRepresentationMixin:
