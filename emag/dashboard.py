@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
 from django.utils import timezone
 
-from emag.models import Offer, SellerAccount, SyncRun
+from emag import selectors
+from emag.models import SellerAccount, SyncRun
 
 CHART_RUNS = 30
 SELLABLE_VALIDATION_STATUSES = (3, 9, 11, 12)
@@ -88,22 +88,6 @@ def run_progress(run: SyncRun, now: datetime | None = None) -> RunProgress:
     )
 
 
-def offer_figures() -> dict[int, dict[str, int]]:
-    """Offers still on eMAG, per account id: total, active, sellable, out of stock."""
-    rows = (
-        Offer.objects.filter(is_present=True)
-        .order_by()
-        .values("account_id")
-        .annotate(
-            total=Count("id"),
-            active=Count("id", filter=Q(status=Offer.Status.ACTIVE)),
-            sellable=Count("id", filter=Q(is_sellable=True)),
-            out_of_stock=Count("id", filter=Q(stock_total__lte=0)),
-        )
-    )
-    return {row["account_id"]: row for row in rows}
-
-
 def account_health(account: SellerAccount, last_run: SyncRun | None, now: datetime | None = None) -> Health:
     """One badge that says whether this account's data can be trusted right now."""
     now = now or timezone.now()
@@ -152,7 +136,7 @@ def chart_series(runs: list[SyncRun]) -> list[dict]:
 
 def account_summaries(now: datetime | None = None) -> list[AccountSummary]:
     now = now or timezone.now()
-    figures = offer_figures()
+    figures = selectors.offer_counts_by_account()
     summaries = []
     # The seller-fulfilled account first: it is the one staff look at most.
     for account in SellerAccount.objects.order_by("-kind", "name"):
