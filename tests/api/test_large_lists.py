@@ -107,3 +107,15 @@ def test_search_finds_a_name_a_pnk_and_an_ean(api_client, viewer, searchable):
     assert skus("lampa") == ["LMP-1", "LMP-1", "CAN-2", "TAB-4"]  # names on both accounts, and a PNK
     assert skus("5941111111115") == ["FIE-3"]
     assert skus("lampa birou") == ["LMP-1", "LMP-1"]
+
+
+def test_the_seed_compatible_total_says_when_it_is_not_exact(api_client, viewer, account, seven_offers, monkeypatch):
+    monkeypatch.setattr(pagination, "EXACT_COUNT_UP_TO", 3)
+    bearer(api_client, viewer)
+    first = api_client.get("/api/v1/emag/enhanced/products/all?limit=2").json()
+    assert (first["total"], first["total_is_exact"], first["total_count"]) == (7, True, 2)
+    make_offer(account, "L-new")
+    again = api_client.get("/api/v1/emag/enhanced/products/all?limit=2").json()
+    assert (again["total"], again["total_is_exact"]) == (7, False)
+    small = api_client.get("/api/v1/emag/enhanced/products/all?account_type=fbe").json()
+    assert (small["total"], small["total_is_exact"]) == (0, True)
