@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import orjson
+
 from emag.coerce import to_decimal, to_int, to_object
 
 # eMAG's validation statuses in which an offer can be sold (emag-api.md §4).
@@ -77,6 +79,9 @@ class ParsedOffer:
     product_hash: str
     offer_hash: str
     raw: dict[str, Any] = field(repr=False)
+    # `raw` already as JSON text (the canonical text the offer hash is taken of), so the writer
+    # need not serialise a few kilobytes per offer again; empty when not known.
+    raw_json: str = field(default="", repr=False)
 
 
 class _Refused(Exception):
@@ -104,8 +109,13 @@ def parse_offer(record: Any) -> ParsedOffer | Rejection:
 
 def content_hash(value: Any) -> str:
     """A 32-character digest of a JSON-able value, independent of key order."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    try:
+        # orjson writes what json.dumps below writes (sorted keys, no spaces, UTF-8 as is), several times faster.
+        data = orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # what orjson does not take (an int beyond 64 bits, a non-str key): the standard library
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        data = text.encode("utf-8")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def json_safe(value: Any) -> Any:
@@ -147,7 +157,12 @@ def canonical_json(record: dict) -> tuple[str, bool]:
         held_decimal = True
         return _json_decimal(value)
 
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
+    try:
+        # The same text json.dumps below gives, several times faster (the sync's largest cost in Python).
+        text = orjson.dumps(record, default=default, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except TypeError:  # what orjson does not take (an int beyond 64 bits, a non-str key): the standard library
+        held_decimal = False
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
     return text, held_decimal
 
 
@@ -188,7 +203,7 @@ def _identity_sku(record: dict) -> str:
 def _parse(record: dict) -> ParsedOffer:
     text, held_decimal = canonical_json(record)
     # The JSON-able copy, for the JSON columns: the record itself unless it held Decimals.
-    safe = json.loads(text) if held_decimal else record
+    safe = orjson.loads(text) if held_decimal else record
     if record.get("id") is None:
         raise _Refused(Reason.MISSING_FIELD, "the record has no id")
     emag_id = _int(record, "id")
@@ -299,6 +314,7 @@ def _parse(record: dict) -> ParsedOffer:
         product_hash=product_hash,
         offer_hash=offer_hash,
         raw=raw,
+        raw_json=text,
     )
 
 

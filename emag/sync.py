@@ -40,16 +40,21 @@ earlier pages, so its totals describe the whole catalogue pass. A django-q2 retr
 of a task whose worker died continues the same run row instead (see emag.tasks).
 """
 
+import json
 import logging
 import os
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F, Sum
@@ -112,6 +117,8 @@ OFFER_FIELDS = [
     "raw",
     "content_hash",
 ]
+# The COPY path passes raw apart, as the JSON text the parser already made.
+OFFER_FIELDS_BUT_RAW = [name for name in OFFER_FIELDS if name != "raw"]
 # What an upsert of an existing offer rewrites: everything but its identity and first_seen_at.
 OFFER_UPDATE_FIELDS = ["product", *OFFER_FIELDS, "last_changed_at", "last_seen_at", "is_present"]
 
@@ -399,7 +406,8 @@ OFFER_COLUMNS = [
     "account_id",
     "product_id",
     "emag_id",
-    *OFFER_FIELDS,
+    *OFFER_FIELDS_BUT_RAW,
+    "raw",
     "first_seen_at",
     "last_changed_at",
     "last_seen_at",
@@ -424,8 +432,6 @@ def _copy_upsert(
     streams them instead. Rows come sorted by the conflict key, so two writers (main and
     FBE sharing products) lock in the same order and cannot deadlock.
     """
-    from psycopg.types.json import Jsonb
-
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     stage = quote(f"magflow_stage_{model._meta.db_table}")
@@ -434,24 +440,103 @@ def _copy_upsert(
     updates = ", ".join(f"{quote(column)} = EXCLUDED.{quote(column)}" for column in update)
     # Every name in these statements comes from the models and is quoted; no value is interpolated.
     with connection.cursor() as cursor:
-        create = f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-        create += f"SELECT {names} FROM {table} WITH NO DATA"  # noqa: S608
-        # One round trip for both (no parameters, so psycopg sends them as one simple query).
-        cursor.execute(f"{create}; DELETE FROM {stage}")  # noqa: S608
+        if stage not in _STAGES_READY.get(cursor.cursor.connection, ()):
+            cursor.execute(_create_stage(stage, table, names))
+        # COPY's text format hands every value to the column's input function, so a JSON column
+        # takes the JSON text itself: a _JsonText (already serialised by the parser) as it is.
         with cursor.cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            lines: list[str] = []
             for row in rows:
                 values = list(row)
                 for index in json_positions:
-                    if values[index] is not None:
-                        values[index] = Jsonb(values[index])
-                copy.write_row(values)
+                    value = values[index]
+                    if value is not None and type(value) is not _JsonText:
+                        values[index] = _json_text(value)
+                try:
+                    lines.append("\t".join([_copy_field(value) for value in values]) + "\n")
+                except TypeError:  # a type _copy_field does not know: psycopg's own adapters, for this row
+                    copy.write("".join(lines))
+                    lines.clear()
+                    copy.write_row(values)
+            copy.write("".join(lines))
         keys = ", ".join(quote(column) for column in conflict)
-        upsert = f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "  # noqa: S608
+        # The stage is emptied by the same statement that reads it (its rows would otherwise stay
+        # until the commit, and a record-by-record retry in the same transaction would see them).
+        upsert = f"WITH staged AS (DELETE FROM {stage} RETURNING {names}) "  # noqa: S608
+        upsert += f"INSERT INTO {table} ({names}) SELECT {names} FROM staged ORDER BY {keys} "  # noqa: S608
         upsert += f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
         if returning:
             upsert += " RETURNING " + ", ".join(quote(column) for column in returning)
         cursor.execute(upsert)
         return cursor.fetchall() if returning else []
+
+
+# The staging tables each database session holds for sure (created and committed), by psycopg connection.
+_STAGES_READY: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()
+_STAGED = ((Product, PRODUCT_COLUMNS), (Offer, OFFER_COLUMNS))
+
+
+def _create_stage(stage: str, table: str, names: str) -> str:
+    create = f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+    create += f"SELECT {names} FROM {table} WITH NO DATA"  # noqa: S608
+    # Emptied too, for a caller whose earlier upsert in the same transaction left rows behind.
+    return f"{create}; DELETE FROM {stage}"  # noqa: S608
+
+
+def _prepare_stages() -> None:
+    """PostgreSQL, outside a transaction: create the staging tables once for the session.
+
+    At each page, CREATE … IF NOT EXISTS cost a planned statement and a round trip. Made
+    here in autocommit, they surely exist for the rest of the session; inside a caller's
+    transaction (which could roll back and take them along) _copy_upsert creates them each time.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        ready = _STAGES_READY.setdefault(cursor.cursor.connection, set())
+        for model, columns in _STAGED:
+            stage = quote(f"magflow_stage_{model._meta.db_table}")
+            if stage not in ready:
+                names = ", ".join(quote(column) for column in columns)
+                cursor.execute(_create_stage(stage, quote(model._meta.db_table), names))
+                ready.add(stage)
+
+
+def _copy_field(value: Any) -> str:
+    """One value in COPY's text format (what psycopg's write_row makes, without its per-value adapter lookup).
+
+    The column's input function parses the text: numbers, t/f, ISO timestamps, JSON. A
+    backslash, tab, newline or carriage return is escaped; None is \\N.
+    """
+    if value is None:
+        return "\\N"
+    kind = type(value)
+    if kind is str or kind is _JsonText:
+        if "\\" in value:
+            value = value.replace("\\", "\\\\")
+        if "\t" in value or "\n" in value or "\r" in value:
+            value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is int or kind is Decimal:
+        return str(value)
+    if kind is datetime:
+        return value.isoformat()
+    raise TypeError(f"no COPY text for a {kind.__name__}")
+
+
+class _JsonText(str):
+    """A value already serialised as JSON text, for a JSON column of _copy_upsert."""
+
+
+def _json_text(value: Any) -> str:
+    """JSON text of a JSON-able value: orjson, or the standard library for what orjson does not take."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _pages_in(ranges: list[PageRange]) -> Any:
@@ -610,6 +695,7 @@ class _Engine:
                 prefetch=connection.vendor == "postgresql" and not connection.in_atomic_block,
             )
             self._load_prefix()
+            _prepare_stages()
             self._sync()
         except ClaimLost:
             logger.warning("sync run #%s of account %s lost its claim; stopping", run.pk, self.account.name)
@@ -1042,7 +1128,8 @@ class _Engine:
                         self.account.pk,
                         known[parsed.sku][0],
                         parsed.emag_id,
-                        *(parsed.offer[name] for name in OFFER_FIELDS),
+                        *(parsed.offer[name] for name in OFFER_FIELDS_BUT_RAW),
+                        _JsonText(parsed.raw_json) if parsed.raw_json else parsed.offer["raw"],
                         now,
                         now,
                         now,

@@ -1,0 +1,70 @@
+"""The sync's bulk write path (COPY in text format on PostgreSQL, bulk_create elsewhere) keeps every character."""
+
+import pytest
+
+from emag import sync as sync_module
+from emag.models import Offer, Product, SyncRun
+from emag.sync import sync_offers
+
+pytestmark = pytest.mark.django_db
+
+AWKWARD = 'tab\there, new\nline, cr\rhere, back\\slash, \\N, \\., quote " and ș ț 🙂'
+
+
+@pytest.fixture(autouse=True)
+def no_rate_limit(settings, sandbox):
+    settings.EMAG_RATE_LIMIT_ENABLED = False
+    sandbox.set_rate_limit(False)
+
+
+class AwkwardClient(sync_module.EmagClient):
+    """A real client whose records carry text that COPY's text format must escape."""
+
+    def read_offers(self, page=1, per_page=100, **filters):
+        records = super().read_offers(page=page, per_page=per_page, **filters)
+        for record in records:
+            record["name"] = AWKWARD[:200]
+            record["description"] = AWKWARD * 3
+            record["brand"] = "\\"
+            record["doc_errors"] = [AWKWARD]
+        return records
+
+
+def test_it_stores_text_with_tabs_newlines_and_backslashes_exactly(account, sandbox):
+    run = sync_offers(account, client=AwkwardClient(account, sleep=lambda seconds: None))
+
+    assert run.status == SyncRun.Status.COMPLETED
+    assert run.created == 250
+    product = Product.objects.get(sku=sandbox.catalogue("main")[0]["part_number"])
+    assert product.name == AWKWARD[:200]
+    assert product.description == AWKWARD * 3
+    assert product.brand == "\\"
+    offer = Offer.objects.filter(account=account).first()
+    assert offer.raw["description"] == AWKWARD * 3
+    assert offer.raw["doc_errors"] == [AWKWARD]
+    assert offer.doc_errors == [AWKWARD]
+
+
+def test_a_second_run_over_the_same_awkward_text_finds_every_offer_unchanged(account, sandbox):
+    client = AwkwardClient(account, sleep=lambda seconds: None)
+    sync_offers(account, client=client)
+
+    again = sync_offers(account, client=AwkwardClient(account, sleep=lambda seconds: None))
+
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 250)
+
+
+def test_the_copy_text_of_each_value_is_what_the_column_parses(account):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    assert sync_module._copy_field(None) == "\\N"
+    assert sync_module._copy_field(True) == "t"
+    assert sync_module._copy_field(False) == "f"
+    assert sync_module._copy_field(12) == "12"
+    assert sync_module._copy_field(Decimal("84.0336")) == "84.0336"
+    assert sync_module._copy_field("a\tb\nc\rd\\e") == "a\\tb\\nc\\rd\\\\e"
+    moment = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert sync_module._copy_field(moment) == "2026-01-02T03:04:05.000006+00:00"
+    with pytest.raises(TypeError):
+        sync_module._copy_field(1.5)
