@@ -274,6 +274,7 @@ def sync_offers(
             dry_run=dry_run,
             client=client,
             progress=progress,
+            lock_is_real=lock.is_real,
         )
         engine.execute()
     finally:
@@ -424,8 +425,13 @@ def _copy_upsert(
     conflict: list[str],
     update: list[str],
     returning: list[str] | None = None,
+    direct: bool = False,
 ) -> list[tuple]:
     """PostgreSQL: COPY the rows into a temporary table, then one INSERT … SELECT … ON CONFLICT DO UPDATE.
+
+    `direct`: every row is known to be new (and nobody else inserts these keys), so they are
+    COPied straight into the table, without staging or conflict handling; should a key exist
+    after all, the COPY fails on the unique constraint and the caller falls back as for any error.
 
     Django's bulk_create sends each value through psycopg's client-side quoting, which for
     offers (a few kilobytes of JSON each) costs more than the whole database work; COPY
@@ -440,25 +446,12 @@ def _copy_upsert(
     updates = ", ".join(f"{quote(column)} = EXCLUDED.{quote(column)}" for column in update)
     # Every name in these statements comes from the models and is quoted; no value is interpolated.
     with connection.cursor() as cursor:
+        if direct:
+            _copy_rows(cursor, f"COPY {table} ({names}) FROM STDIN", rows, json_positions)
+            return []
         if stage not in _STAGES_READY.get(cursor.cursor.connection, ()):
             cursor.execute(_create_stage(stage, table, names))
-        # COPY's text format hands every value to the column's input function, so a JSON column
-        # takes the JSON text itself: a _JsonText (already serialised by the parser) as it is.
-        with cursor.cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            lines: list[str] = []
-            for row in rows:
-                values = list(row)
-                for index in json_positions:
-                    value = values[index]
-                    if value is not None and type(value) is not _JsonText:
-                        values[index] = _json_text(value)
-                try:
-                    lines.append("\t".join([_copy_field(value) for value in values]) + "\n")
-                except TypeError:  # a type _copy_field does not know: psycopg's own adapters, for this row
-                    copy.write("".join(lines))
-                    lines.clear()
-                    copy.write_row(values)
-            copy.write("".join(lines))
+        _copy_rows(cursor, f"COPY {stage} ({names}) FROM STDIN", rows, json_positions)
         keys = ", ".join(quote(column) for column in conflict)
         # The stage is emptied by the same statement that reads it (its rows would otherwise stay
         # until the commit, and a record-by-record retry in the same transaction would see them).
@@ -501,6 +494,27 @@ def _prepare_stages() -> None:
                 names = ", ".join(quote(column) for column in columns)
                 cursor.execute(_create_stage(stage, quote(model._meta.db_table), names))
                 ready.add(stage)
+
+
+def _copy_rows(cursor: Any, statement: str, rows: list[tuple], json_positions: list[int]) -> None:
+    """Stream the rows through COPY … FROM STDIN in its text format."""
+    # The text format hands every value to the column's input function, so a JSON column
+    # takes the JSON text itself: a _JsonText (already serialised by the parser) as it is.
+    with cursor.cursor.copy(statement) as copy:
+        lines: list[str] = []
+        for row in rows:
+            values = list(row)
+            for index in json_positions:
+                value = values[index]
+                if value is not None and type(value) is not _JsonText:
+                    values[index] = _json_text(value)
+            try:
+                lines.append("\t".join([_copy_field(value) for value in values]) + "\n")
+            except TypeError:  # a type _copy_field does not know: psycopg's own adapters, for this row
+                copy.write("".join(lines))
+                lines.clear()
+                copy.write_row(values)
+        copy.write("".join(lines))
 
 
 def _copy_field(value: Any) -> str:
@@ -648,8 +662,11 @@ class _Engine:
         dry_run: bool,
         client: EmagClient | None,
         progress: Progress | None,
+        lock_is_real: bool = False,
     ) -> None:
         self.account = account
+        # Whether the account's advisory lock keeps every other sync of it out (PostgreSQL).
+        self.lock_is_real = lock_is_real
         self.run = run
         self.prefix = prefix
         self.max_pages = max_pages
@@ -1044,7 +1061,10 @@ class _Engine:
         now = timezone.now()
         try:
             with transaction.atomic():
-                self._upsert([parsed for _, parsed, _ in changed], now)
+                # Offers new to the account (a first sync) need no conflict handling: this run holds
+                # the account's lock and is the only writer of its offers.
+                all_new = all(is_new for _, _, is_new in changed)
+                self._upsert([parsed for _, parsed, _ in changed], now, all_new=all_new)
         except Exception as exc:
             logger.warning(
                 "sync run #%s page %s: bulk write failed (%s); writing record by record", self.run.pk, number, exc
@@ -1079,7 +1099,7 @@ class _Engine:
             else:
                 result.updated += 1
 
-    def _upsert(self, parsed_offers: list[ParsedOffer], now: Any) -> None:
+    def _upsert(self, parsed_offers: list[ParsedOffer], now: Any, *, all_new: bool = False) -> None:
         """INSERT … ON CONFLICT for the products whose content changed, then for the offers."""
         products: dict[str, ParsedOffer] = {}
         for parsed in parsed_offers:
@@ -1139,6 +1159,7 @@ class _Engine:
                 ],
                 conflict=["account_id", "emag_id"],
                 update=["product_id", *OFFER_FIELDS, "last_changed_at", "last_seen_at", "is_present"],
+                direct=all_new and self.lock_is_real,
             )
             return
         offers = []

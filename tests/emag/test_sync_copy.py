@@ -68,3 +68,32 @@ def test_the_copy_text_of_each_value_is_what_the_column_parses(account):
     assert sync_module._copy_field(moment) == "2026-01-02T03:04:05.000006+00:00"
     with pytest.raises(TypeError):
         sync_module._copy_field(1.5)
+
+
+def test_a_first_sync_copies_new_offers_straight_in_and_falls_back_if_one_exists_after_all(
+    account, sandbox, monkeypatch
+):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+    original = sync_module._copy_upsert
+    seen = []
+
+    def copy_upsert(model, columns, rows, **kwargs):
+        seen.append((model.__name__, kwargs.get("direct", False)))
+        if model is Offer and kwargs.get("direct") and len(seen) == 2:
+            # Someone stored one of the page's offers between the page's read of the table and its write.
+            product = Product.objects.get(pk=rows[0][columns.index("product_id")])
+            Offer.objects.create(account=account, emag_id=rows[0][columns.index("emag_id")], product=product)
+        return original(model, columns, rows, **kwargs)
+
+    monkeypatch.setattr(sync_module, "_copy_upsert", copy_upsert)
+
+    run = sync_offers(account, client=sync_module.EmagClient(account, sleep=lambda seconds: None))
+
+    assert ("Offer", True) in seen  # new offers went straight in
+    assert run.status == SyncRun.Status.COMPLETED
+    assert (run.created, run.updated, run.rejected) == (250, 0, 0)
+    assert Offer.objects.filter(account=account).count() == 250
+    assert all(offer.raw for offer in Offer.objects.filter(account=account))
