@@ -493,6 +493,11 @@ class AccountCatalogue:
     def slice(self, start: int, stop: int) -> list[Offer]:
         return [self.get(i) for i in self.ids[start:stop]]  # type: ignore[misc]
 
+    def warm(self) -> None:
+        """Generate every offer now (and its product), as the first read of each would."""
+        for _ in self.in_order():
+            pass
+
     def in_order(self) -> Iterator[Offer]:
         get = self.get
         return (get(i) for i in self.ids)  # type: ignore[misc]

@@ -74,6 +74,11 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, background: bool = True) -> SandboxServer:
     """Start serving; with background=True in a daemon thread (returned at once), else the caller runs
     `server.serve_forever()`."""
+    # eMAG's own servers hold their catalogue ready: generate every offer before the first request,
+    # not while the client under test reads (a benchmark's sandbox shares the client's CPU).
+    with sandbox.lock:
+        for state in sandbox.accounts.values():
+            state.catalogue.warm()
     server = SandboxServer(sandbox, (host, port))
     if background:
         server.thread = threading.Thread(target=server.serve_forever, name="emag-sandbox", daemon=True)
