@@ -619,15 +619,18 @@ class PageReader:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-reader") if prefetch else None
         self.pending: dict[int, Future] = {}
 
-    def read(self, page: int, lookahead: int | None = None) -> tuple[list, list[ParsedOffer | Rejection]]:
+    def read(
+        self, page: int, lookahead: int | Iterable[int] | None = None
+    ) -> tuple[list, list[ParsedOffer | Rejection]]:
         """The page's raw records and their parse (done by the reader's thread while the caller writes)."""
         future = self.pending.pop(page, None)
         if self.executor is None:
             return self._fetch(page)
         if future is None:
             future = self.executor.submit(self._fetch, page)
-        if lookahead is not None and lookahead not in self.pending:
-            self.pending[lookahead] = self.executor.submit(self._fetch, lookahead)
+        for ahead in [lookahead] if isinstance(lookahead, int) else lookahead or ():
+            if ahead not in self.pending:
+                self.pending[ahead] = self.executor.submit(self._fetch, ahead)
         return future.result()
 
     def _fetch(self, page: int) -> tuple[list, list[ParsedOffer | Rejection]]:
@@ -771,10 +774,15 @@ class _Engine:
                 stop_reason = "runaway"
                 break
             # Read the next page while this one is written, when it surely exists.
-            lookahead: int | None = page + 1
-            last_allowed = self.max_pages is not None and pages_read + 1 >= self.max_pages
-            if expected_pages is None or page + 1 > expected_pages or last_allowed:
-                lookahead = None
+            # Two pages ahead: reading (the sandbox or eMAG, and parsing) and writing take about as long
+            # each, so one page of slack keeps a slow page on one side from stalling the other.
+            lookahead = [
+                ahead
+                for ahead in (page + 1, page + 2)
+                if expected_pages is not None
+                and ahead <= expected_pages
+                and (self.max_pages is None or pages_read + (ahead - page) < self.max_pages)
+            ]
             try:
                 records, parsed = self.reader.read(page, lookahead)
             except FATAL_ERRORS as exc:
