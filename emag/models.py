@@ -1,3 +1,6 @@
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -65,6 +68,17 @@ class SellerAccount(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self) -> None:
+        """The one rule for where an account talks to, shared by the admin, the API and emag_account."""
+        super().clean()
+        if self.platform == self.Platform.CUSTOM:
+            if not self.base_url:
+                raise ValidationError({"base_url": "A custom platform needs its base URL."})
+            if urlsplit(self.base_url).scheme not in ("http", "https"):
+                raise ValidationError({"base_url": "Use an http or https URL."})
+        elif self.base_url:
+            raise ValidationError({"base_url": "Only a custom platform takes a base URL."})
 
     @property
     def api_base_url(self) -> str:

@@ -59,8 +59,6 @@ class SellerAccountForm(forms.ModelForm):
         cleaned = super().clean()
         if not self.instance.has_password and not cleaned.get("password"):
             self.add_error("password", "An API password is required for a new account.")
-        if cleaned.get("platform") == SellerAccount.Platform.CUSTOM and not cleaned.get("base_url"):
-            self.add_error("base_url", "A custom platform needs its base URL.")
         return cleaned
 
     def save(self, commit: bool = True) -> SellerAccount:

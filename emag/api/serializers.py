@@ -1,7 +1,6 @@
 """Serializers of the /api/v1/emag/ resources. Everything eMAG owns is read-only."""
 
-from urllib.parse import urlsplit
-
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from emag.api.fast import FastRepresentationMixin
@@ -76,15 +75,14 @@ class SellerAccountSerializer(serializers.ModelSerializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
-        platform = attrs.get("platform", getattr(self.instance, "platform", SellerAccount.Platform.RO))
-        base_url = attrs.get("base_url", getattr(self.instance, "base_url", ""))
-        if platform == SellerAccount.Platform.CUSTOM:
-            if not base_url:
-                raise serializers.ValidationError({"base_url": ["A custom platform needs a base URL."]})
-            if urlsplit(base_url).scheme not in ("http", "https"):
-                raise serializers.ValidationError({"base_url": ["Use an http or https URL."]})
-        elif base_url:
-            raise serializers.ValidationError({"base_url": ["Only a custom platform takes a base URL."]})
+        account = SellerAccount(
+            platform=attrs.get("platform", getattr(self.instance, "platform", SellerAccount.Platform.RO)),
+            base_url=attrs.get("base_url", getattr(self.instance, "base_url", "")),
+        )
+        try:
+            account.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
         if self.instance is None:
             missing = {field: ["This field is required."] for field in ("username", "password") if not attrs.get(field)}
             if missing:

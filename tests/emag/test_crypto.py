@@ -85,3 +85,29 @@ def test_it_refuses_a_key_that_is_not_a_fernet_key(settings):
     settings.MAGFLOW_ENCRYPTION_KEYS = ["not-a-key"]
     with pytest.raises(ImproperlyConfigured):
         crypto.encrypt("x")
+
+
+@pytest.mark.parametrize(
+    ("platform", "base_url", "error"),
+    [
+        ("custom", "", "A custom platform needs its base URL."),
+        ("custom", "ftp://127.0.0.1/api-3", "Use an http or https URL."),
+        ("ro", "http://127.0.0.1:8001/api-3", "Only a custom platform takes a base URL."),
+    ],
+)
+def test_an_account_refuses_a_base_url_that_does_not_fit_its_platform(platform, base_url, error):
+    from django.core.exceptions import ValidationError
+
+    from emag.models import SellerAccount
+
+    account = SellerAccount(name="main", platform=platform, base_url=base_url, username="u")
+    with pytest.raises(ValidationError) as refused:
+        account.clean()
+    assert refused.value.message_dict == {"base_url": [error]}
+
+
+def test_an_account_accepts_a_named_platform_or_a_custom_http_url():
+    from emag.models import SellerAccount
+
+    SellerAccount(name="main", platform="ro", username="u").clean()
+    SellerAccount(name="main", platform="custom", base_url="http://127.0.0.1:8001/api-3", username="u").clean()
