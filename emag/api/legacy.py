@@ -171,6 +171,15 @@ def _legacy_rows(query: LegacyListQuerySerializer) -> tuple[QuerySet[Offer], int
 LIST_PARAMETERS = LegacyListQuerySerializer
 
 
+def _legacy_list_response(request: Request, key: str) -> Response:
+    """The old list answer: the rows under `key` ("products" or "offers"), with the old totals."""
+    query = LegacyListQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    rows, _, meta = _legacy_rows(query)
+    items = LegacyOfferRowSerializer(rows, many=True).data
+    return Response({key: items, "total_count": len(items), **meta})
+
+
 class LegacyProductsView(APIView):
     permission_classes = [HasActionPermission]
     required_permissions = {"get": ["emag.view_offer", "emag.view_product"]}
@@ -182,11 +191,7 @@ class LegacyProductsView(APIView):
         responses=LegacyProductsSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = LegacyListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        rows, _, meta = _legacy_rows(query)
-        products = LegacyOfferRowSerializer(rows, many=True).data
-        return Response({"products": products, "total_count": len(products), **meta})
+        return _legacy_list_response(request, "products")
 
 
 class LegacyOffersView(APIView):
@@ -200,11 +205,7 @@ class LegacyOffersView(APIView):
         responses=LegacyOffersSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = LegacyListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        rows, _, meta = _legacy_rows(query)
-        offers = LegacyOfferRowSerializer(rows, many=True).data
-        return Response({"offers": offers, "total_count": len(offers), **meta})
+        return _legacy_list_response(request, "offers")
 
 
 class SyncStatisticsSerializer(serializers.Serializer):
