@@ -11,7 +11,17 @@ from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from emag.models import Offer, Product, SellerAccount, SyncError, SyncRun
 
 # Columns the lists never show; skipping them keeps 200-row pages light.
-OFFER_LIST_DEFERRED = ("raw", "handling_time", "doc_errors")
+OFFER_LIST_DEFERRED = (
+    "raw",
+    "handling_time",
+    "doc_errors",
+    "stock",
+    "best_offer_recommended_price",
+    "ownership",
+    "genius_eligibility_type",
+    "genius_computed",
+    "content_hash",
+)
 PRODUCT_LIST_DEFERRED = ("description", "characteristics", "family", "images")
 
 FAILED_STATUSES = (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL, SyncRun.Status.ABANDONED)

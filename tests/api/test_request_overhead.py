@@ -1,0 +1,114 @@
+"""What every API request pays before its rows: the role check, the filter form, the serializer's fields.
+
+Each is done once where it can be (per class) and fresh where it must be (per request)."""
+
+import django_filters
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework import serializers
+
+from accounts.backends import PermissionBackend
+from accounts.models import User
+from emag.api import fast
+from emag.api.filters import FilterSet, OfferFilter
+from emag.api.legacy import LegacyOfferRowSerializer
+from emag.api.serializers import OfferSerializer, ProductSerializer
+from emag.models import Offer, SellerAccount
+from tests.api.conftest import bearer, make_offer
+
+pytestmark = pytest.mark.django_db
+
+
+def _permission(codename: str) -> Permission:
+    return Permission.objects.get(content_type__app_label="emag", codename=codename)
+
+
+def test_a_users_permissions_are_their_own_and_their_groups_read_in_one_query():
+    user = User.objects.create_user("mixed@example.com", "pw-123456789")
+    group = Group.objects.create(name="readers")
+    group.permissions.add(_permission("view_offer"))
+    user.groups.add(group)
+    user.user_permissions.add(_permission("view_product"))
+
+    with CaptureQueriesContext(connection) as captured:
+        permissions = PermissionBackend().get_all_permissions(user)
+        assert user.has_perm("emag.view_offer") and user.has_perm("emag.view_product")
+
+    assert permissions == {"emag.view_offer", "emag.view_product"}
+    assert len(captured.captured_queries) == 1
+
+
+def test_the_permissions_match_djangos_own_backend_for_every_role(viewer, operator, admin_user):
+    from django.contrib.auth.backends import ModelBackend
+
+    superuser = User.objects.create_superuser("root@example.com", "pw-123456789")
+    for user in (viewer, operator, admin_user, superuser):
+        fresh = User.objects.get(pk=user.pk)
+        reference = User.objects.get(pk=user.pk)
+        assert PermissionBackend().get_all_permissions(fresh) == ModelBackend().get_all_permissions(reference)
+
+
+def test_an_inactive_user_holds_no_permission(viewer):
+    viewer.is_active = False
+    assert PermissionBackend().get_all_permissions(viewer) == set()
+    assert not viewer.has_perm("emag.view_offer")
+
+
+def test_a_role_taken_away_is_refused_on_the_very_next_request(api_client, viewer, account):
+    make_offer(account, "R-1")
+    bearer(api_client, viewer)
+    assert api_client.get("/api/v1/emag/offers/").status_code == 200
+
+    viewer.groups.clear()
+
+    response = api_client.get("/api/v1/emag/offers/")
+    assert response.status_code == 403
+    assert "emag.view_offer" in response.json()["error"]["message"]
+
+
+def test_context_free_list_serializers_share_one_plan_and_keep_no_request(rf, account):
+    make_offer(account, "P-1", price="12.5")
+    offers = list(Offer.objects.select_related("account", "product"))
+    first = OfferSerializer(offers, many=True, context={"request": rf.get("/one")}).data
+    second_serializer = OfferSerializer(offers, many=True, context={"request": rf.get("/two")})
+    second = second_serializer.data
+
+    assert first == second
+    assert second_serializer.child._representation_plan() is fast._SHARED_PLANS[OfferSerializer]
+    for _name, _kind, _attrs, _convert, field in fast._SHARED_PLANS[OfferSerializer]:
+        assert field.context == {}  # built from an instance of its own, not from a request's
+    assert ProductSerializer()._shared_plan() is not None  # its nested offers are context-free too
+
+
+def test_a_serializer_with_method_fields_builds_its_plan_per_instance():
+    assert LegacyOfferRowSerializer()._shared_plan() is None
+
+    class Reads(fast.FastRepresentationMixin, serializers.Serializer):
+        who = serializers.SerializerMethodField()
+
+        def get_who(self, obj: object) -> str:
+            return self.context["request"].user.email
+
+    assert Reads()._shared_plan() is None
+
+
+def test_the_filter_form_is_built_once_per_filter_class():
+    first = OfferFilter({"status": "1"}, queryset=Offer.objects.all())
+    second = OfferFilter({"status": "x"}, queryset=Offer.objects.all())
+
+    assert first.get_form_class() is second.get_form_class()
+    assert first.is_valid() and not second.is_valid()  # each request still validates its own data
+    assert "status" in second.errors
+
+
+def test_a_filter_with_a_queryset_builds_its_form_per_request():
+    class ByAccount(FilterSet):
+        account = django_filters.ModelChoiceFilter(queryset=SellerAccount.objects.all())
+
+        class Meta:
+            model = Offer
+            fields = []
+
+    assert ByAccount().get_form_class() is not ByAccount().get_form_class()
