@@ -97,3 +97,26 @@ def test_a_first_sync_copies_new_offers_straight_in_and_falls_back_if_one_exists
     assert (run.created, run.updated, run.rejected) == (250, 0, 0)
     assert Offer.objects.filter(account=account).count() == 250
     assert all(offer.raw for offer in Offer.objects.filter(account=account))
+
+
+def test_the_raw_records_are_compressed_with_lz4_where_postgresql_offers_it(account, sandbox):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("column compression is a PostgreSQL setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL was built without LZ4")
+    sync_offers(account, client=AwkwardClient(account, sleep=lambda seconds: None))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = 'emag_offer'::regclass AND attname = 'raw'"
+        )
+        assert cursor.fetchone()[0] == "l"
+        cursor.execute("SELECT count(*), count(*) FILTER (WHERE pg_column_compression(raw) = 'lz4') FROM emag_offer")
+        stored, in_lz4 = cursor.fetchone()
+    assert stored == 250
+    assert in_lz4 == stored  # every raw record (3 copies of the description: past the 2 KB threshold)
+    assert Offer.objects.filter(account=account).first().raw["description"] == AWKWARD * 3
