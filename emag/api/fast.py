@@ -17,8 +17,11 @@ import types
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
+from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.encoding import force_str
+from django.utils.hashable import make_hashable
 from rest_framework import ISO_8601, serializers
 from rest_framework.fields import Field, SkipField, is_simple_callable
 from rest_framework.relations import PKOnlyObject
@@ -65,6 +68,8 @@ def _step(field: Field) -> tuple:
     if field.source == "*" or not uses_default_lookup or field.default is not serializers.empty:
         return field.field_name, SLOW, (), field.to_representation, field
     identity = type(field) in IDENTITY_FIELDS and not getattr(field, "binary", False)
+    if identity and field.source_attrs[-1].startswith("get_") and field.source_attrs[-1].endswith("_display"):
+        identity = False  # a value without a label comes back as it is (an int): the field makes it a string
     kind = FAST if identity else CONVERT
     return field.field_name, kind, tuple(field.source_attrs), _formatter(field), field
 
@@ -109,6 +114,7 @@ def _formatter(field: Field) -> Callable[[object], object]:
 CONTEXT_FREE_FIELDS = frozenset(
     {
         serializers.BigIntegerField,
+        serializers.CharField,
         serializers.DecimalField,
         serializers.DateTimeField,
         serializers.DateField,
@@ -141,7 +147,13 @@ class FastRepresentationMixin:
     Building a ModelSerializer's fields costs about 1 ms per request (field kwargs from the model,
     deep copies); when no field can read the request, the plan is built once per class, from an
     instance of its own, and shared by every request.
+
+    A list may also hand it the tuples of `values_rows(queryset, serializer_class)`: the same output
+    from the columns alone. Method fields then see an object with the attributes named in
+    `method_sources` (`account__last_full_sync_at` for a related one) and nothing else.
     """
+
+    method_sources: tuple[str, ...] = ()
 
     def _shared_plan(self) -> list[tuple] | None:
         cls = type(self)
@@ -167,6 +179,9 @@ class FastRepresentationMixin:
         return plan
 
     def to_representation(self, instance: object) -> dict:
+        if type(instance) is tuple:  # a row of values_rows(): model instances are never tuples
+            plan = values_plan(type(self))
+            return _represent_row(plan.steps, instance, self, plan.method_columns)
         data = {}
         for name, kind, attrs, convert, field in self._representation_plan():
             if kind == SLOW:
@@ -194,3 +209,151 @@ class FastRepresentationMixin:
             else:
                 data[name] = convert(value)
         return data
+
+
+# Reading a list's rows with `.values_list()` instead of model instances. Building a model instance
+# (with its account and product) costs more than formatting its fields; a tuple of the columns the
+# serializer shows costs a fraction. The serializer stays the one description of the output (and of
+# the schema): the values plan says which column feeds each field, and the same formatters run.
+
+NESTED, METHOD, DISPLAY = 3, 4, 5
+
+
+class Unsupported(Exception):
+    """A field the values plan cannot feed from columns: the list reads model instances instead."""
+
+
+class ValuesPlan:
+    """The columns (`values_list` paths) a serializer reads, and how each field is made from them."""
+
+    def __init__(self, serializer_class: type) -> None:
+        self.paths: list[str] = []
+        self.steps = self._steps(serializer_class, "")
+        # Method fields get an object with the attributes they declare they read (`method_sources`).
+        self.method_columns: dict[str, int] = {}
+        if any(step[1] == METHOD for step in self.steps):
+            model = serializer_class.Meta.model
+            for source in serializer_class.method_sources:
+                self.method_columns[source] = self._column(model, "", source.split("__"))
+
+    def _column(self, model: type, prefix: str, attrs: list[str]) -> int:
+        """The row index of a column, following non-null foreign keys (account__name)."""
+        for attr in attrs[:-1]:
+            relation = model._meta.get_field(attr)
+            if not (relation.many_to_one or relation.one_to_one) or relation.null or not relation.concrete:
+                raise Unsupported(attr)  # a missing link would need DRF's own handling of None
+            model = relation.related_model
+        field = model._meta.get_field(attrs[-1])
+        if not field.concrete or field.is_relation:
+            raise Unsupported(attrs[-1])
+        path = prefix + "__".join(attrs)
+        if path not in self.paths:
+            self.paths.append(path)
+        return self.paths.index(path)
+
+    def _steps(self, serializer_class: type, prefix: str) -> list[tuple]:
+        model = serializer_class.Meta.model
+        steps = []
+        for field in serializer_class()._readable_fields:
+            name, kind, attrs, convert, _ = step = _step(field)
+            attrs = list(attrs)
+            if kind == SLOW:
+                if type(field) is not serializers.SerializerMethodField or prefix:
+                    raise Unsupported(name)
+                steps.append((name, METHOD, field.method_name, None))
+            elif isinstance(field, serializers.BaseSerializer):
+                if not isinstance(field, FastRepresentationMixin) or len(attrs) != 1:
+                    raise Unsupported(name)  # ListSerializer included: many rows per row
+                relation = model._meta.get_field(attrs[0])
+                if not relation.many_to_one or relation.null:
+                    raise Unsupported(name)
+                steps.append((name, NESTED, self._steps(type(field), f"{prefix}{attrs[0]}__"), None))
+            elif not _is_context_free(step):
+                raise Unsupported(name)
+            elif isinstance(field, serializers.SlugRelatedField):
+                # to_representation reads the slug attribute of the related row, as it is.
+                steps.append((name, FAST, self._column(model, prefix, [*attrs, *field.slug_field.split("__")]), None))
+            elif isinstance(field, serializers.RelatedField):
+                raise Unsupported(name)
+            elif attrs[-1].startswith("get_") and attrs[-1].endswith("_display"):
+                steps.append((name, DISPLAY, *self._display(model, prefix, attrs, kind, convert)))
+            else:
+                steps.append((name, kind, self._column(model, prefix, attrs), convert))
+        return steps
+
+    def _display(self, model: type, prefix: str, attrs: list[str], kind: int, convert: Callable) -> tuple:
+        """Model.get_FOO_display(): FOO's label (FOO itself when it has none), then the field's formatting."""
+        owner = model
+        for attr in attrs[:-1]:
+            owner = owner._meta.get_field(attr).related_model
+        choice_field = owner._meta.get_field(attrs[-1][4:-8])
+        if not choice_field.choices:
+            raise Unsupported(attrs[-1])
+        labels = dict(make_hashable(choice_field.flatchoices))
+        index = self._column(model, prefix, [*attrs[:-1], choice_field.attname])
+
+        def display(value: object) -> object:
+            value = force_str(labels.get(make_hashable(value), value), strings_only=True)
+            return value if kind == FAST or value is None else convert(value)
+
+        return index, display
+
+
+class _Row:
+    """What a method field sees of a values row: the attributes it declared, related ones nested."""
+
+
+_VALUES_PLANS: dict[type, ValuesPlan | None] = {}
+
+
+def values_plan(serializer_class: type) -> ValuesPlan | None:
+    """The values plan of a FastRepresentationMixin serializer, or None when a field needs a model instance."""
+    if serializer_class not in _VALUES_PLANS:
+        plan = None
+        if issubclass(serializer_class, FastRepresentationMixin):
+            try:
+                plan = ValuesPlan(serializer_class)
+            except (Unsupported, FieldDoesNotExist, AttributeError, TypeError):
+                plan = None
+        _VALUES_PLANS[serializer_class] = plan
+    return _VALUES_PLANS[serializer_class]
+
+
+def values_rows(queryset: QuerySet, serializer_class: type) -> QuerySet:
+    """The queryset as the tuples `serializer_class` formats (see ValuesPlan), or as it is when it cannot."""
+    plan = values_plan(serializer_class)
+    return queryset if plan is None else queryset.values_list(*plan.paths)
+
+
+def _represent_row(steps: list[tuple], row: tuple, serializer: object, method_columns: dict[str, int]) -> dict:
+    data = {}
+    method_row = None
+    for name, kind, index, convert in steps:
+        if kind == FAST:
+            data[name] = row[index]
+        elif kind == CONVERT:
+            value = row[index]
+            data[name] = None if value is None else convert(value)
+        elif kind == DISPLAY:
+            data[name] = convert(row[index])
+        elif kind == NESTED:
+            data[name] = _represent_row(index, row, serializer, method_columns)
+        else:  # METHOD
+            if method_row is None:
+                method_row = _method_row(row, method_columns)
+            data[name] = getattr(serializer, index)(method_row)
+    return data
+
+
+def _method_row(row: tuple, method_columns: dict[str, int]) -> _Row:
+    top = _Row()
+    for source, index in method_columns.items():
+        target = top
+        *links, attr = source.split("__")
+        for link in links:
+            inner = target.__dict__.get(link)
+            if inner is None:
+                inner = target.__dict__[link] = _Row()
+            target = inner
+        target.__dict__[attr] = row[index]
+    return top

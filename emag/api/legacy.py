@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from emag import selectors
-from emag.api.fast import FastRepresentationMixin
+from emag.api.fast import FastRepresentationMixin, values_rows
 from emag.api.pagination import COUNT_CACHE_SECONDS, EXACT_COUNT_UP_TO, count_rows
 from emag.api.permissions import HasActionPermission
 from emag.api.serializers import SyncRunSerializer
@@ -71,6 +71,9 @@ class LegacyOfferRowSerializer(FastRepresentationMixin, serializers.ModelSeriali
     is_available = serializers.BooleanField(source="is_sellable")
     last_synced_at = serializers.SerializerMethodField()
     sync_status = serializers.SerializerMethodField()
+
+    # What the get_* methods below read: a list reads its rows as columns (emag/api/fast.py).
+    method_sources = ("sale_price", "status", "is_present", "last_seen_at", "account__last_full_sync_at")
 
     class Meta:
         model = Offer
@@ -176,7 +179,7 @@ def _legacy_list_response(request: Request, key: str) -> Response:
     query = LegacyListQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     rows, _, meta = _legacy_rows(query)
-    items = LegacyOfferRowSerializer(rows, many=True).data
+    items = LegacyOfferRowSerializer(values_rows(rows, LegacyOfferRowSerializer), many=True).data
     return Response({key: items, "total_count": len(items), **meta})
 
 

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from emag import selectors
 from emag.api import filters
+from emag.api.fast import values_rows
 from emag.api.pagination import LargeListPagination
 from emag.api.permissions import HasActionPermission
 from emag.api.serializers import (
@@ -177,6 +178,14 @@ class OfferViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return OfferDetailSerializer if self.action == "retrieve" else OfferSerializer
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        # ListModelMixin.list, reading the page as the columns the serializer shows (emag/api/fast.py).
+        offers = values_rows(self.filter_queryset(self.get_queryset()), self.get_serializer_class())
+        page = self.paginate_queryset(offers)
+        if page is None:
+            return Response(self.get_serializer(offers, many=True).data)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 @extend_schema_view(

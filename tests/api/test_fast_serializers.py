@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
 from emag import selectors
-from emag.api.fast import FastRepresentationMixin
+from emag.api.fast import FastRepresentationMixin, values_plan, values_rows
 from emag.api.legacy import LegacyOfferRowSerializer
 from emag.api.serializers import OfferSerializer, ProductSerializer, SyncErrorSerializer, SyncRunSerializer
 from emag.models import SyncError
@@ -66,3 +66,59 @@ def test_it_keeps_the_fields_order_and_formats(varied):
     assert offer["status_label"] == "Active"
     assert offer["product"]["name"] == "Lampă birou"
     assert offer["last_changed_at"].endswith(("+02:00", "+03:00"))  # the project's time zone, as DRF shows it
+
+
+@pytest.fixture
+def odd(varied, account):
+    """Beyond `varied`: a status eMAG added after us (no label), U+2028 in a name, a date of 1901."""
+    make_offer(
+        account, "V-3", name="Linie\u2028nouă \u00e9\u4e2d", status=7, last_changed_at=timezone.now().replace(year=1901)
+    )
+
+
+@pytest.mark.parametrize(
+    ("serializer_class", "queryset"),
+    [
+        (OfferSerializer, lambda: selectors.offer_list().order_by("id")),
+        (LegacyOfferRowSerializer, lambda: selectors.offer_list().order_by("id")),
+        (SyncErrorSerializer, lambda: selectors.sync_error_list()),
+    ],
+)
+def test_it_renders_values_rows_as_drf_renders_model_instances(monkeypatch, odd, serializer_class, queryset):
+    rows = list(values_rows(queryset(), serializer_class))
+    assert type(rows[0]) is tuple  # read as columns, not model instances
+    fast = _render(serializer_class, rows)
+    _drf_only(monkeypatch)
+    reference = _render(serializer_class, list(queryset()))
+    assert len(json.loads(fast)) == len(rows) > 0
+    assert fast == reference
+
+
+def test_it_shows_a_status_without_a_label_as_drf_does(odd):
+    rows = values_rows(selectors.offer_list().filter(product__sku="V-3"), OfferSerializer)
+    (offer,) = OfferSerializer(rows, many=True).data
+    assert offer["status_label"] == "7"
+    assert OfferSerializer(selectors.offer_list().get(product__sku="V-3")).data["status_label"] == "7"
+
+
+def test_it_reads_model_instances_when_a_field_needs_one():
+    assert values_plan(ProductSerializer) is None  # its offers are many rows per row
+    assert values_plan(SyncRunSerializer) is None  # duration_seconds and is_active are properties
+    queryset = selectors.product_list()
+    assert values_rows(queryset, ProductSerializer) is queryset
+
+
+def test_it_reads_only_the_columns_the_offers_list_shows():
+    paths = values_plan(OfferSerializer).paths
+    assert {"account__name", "account__kind", "product__sku", "status", "last_seen_at"} <= set(paths)
+    assert "raw" not in paths and "account__password" not in paths
+    assert len(paths) == len(set(paths))
+
+
+def test_it_gives_a_method_field_only_the_attributes_it_declared(odd):
+    class Careless(LegacyOfferRowSerializer):
+        method_sources = ("status", "is_present", "last_seen_at", "account__last_full_sync_at")  # no sale_price
+
+    rows = values_rows(selectors.offer_list(), Careless)
+    with pytest.raises(AttributeError):
+        Careless(rows, many=True).data  # noqa: B018 (the property does the work)
