@@ -147,12 +147,12 @@ class FastRepresentationMixin:
     Building a ModelSerializer's fields costs about 1 ms per request (field kwargs from the model,
     deep copies); when no field can read the request, the plan is built once per class, from an
     instance of its own, and shared by every request.
-
-    A list may also hand it the tuples of `values_rows(queryset, serializer_class)`: the same output
-    from the columns alone. Method fields then see an object with the attributes named in
-    `method_sources` (`account__last_full_sync_at` for a related one) and nothing else.
     """
 
+    # (Not in the docstring: drf-spectacular shows it as the description of every serializer using it.)
+    # A list may also hand it the tuples of `values_rows(queryset, serializer_class)`: the same output
+    # from the columns alone. Method fields then see an object with the attributes named in
+    # `method_sources` (`account__last_full_sync_at` for a related one) and nothing else.
     method_sources: tuple[str, ...] = ()
 
     def _shared_plan(self) -> list[tuple] | None:
