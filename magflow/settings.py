@@ -145,7 +145,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "magflow.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "magflow.api.Pagination",
     "DEFAULT_PARSER_CLASSES": ["magflow.api.SizeLimitedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["magflow.api.FastJSONRenderer"],  # DRF's JSON, written by orjson
     "EXCEPTION_HANDLER": "magflow.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
