@@ -13,7 +13,10 @@ How one run goes:
    page (or, after the last page by eMAG's count, until a new count confirms the total).
    eMAG is called outside any transaction. Each page is parsed in Python (emag.parsing),
    then its offers, its SyncPage row, its SyncError rows and the run's progress commit
-   in one transaction, so a crash loses at most the page in flight.
+   in one transaction, so a crash loses at most the pages in flight. On PostgreSQL one
+   thread reads (and parses) the pages ahead and SYNC_WRITERS threads store them, each
+   with its own connection (PageWriters): pages may then commit out of order, and the
+   run's `last_committed_page` is the end of the contiguous prefix of committed pages.
    Offers are bulk-upserted, and only those whose content hash changed: a run over
    an unchanged catalogue writes no offer row at all. If the page's bulk write fails
    in the database, the page is written again record by record, each in its own
@@ -43,6 +46,7 @@ of a task whose worker died continues the same run row instead (see emag.tasks).
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import uuid
@@ -58,6 +62,7 @@ import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F, Sum
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from emag.client import EmagAuthError, EmagClient, EmagError, EmagIPNotAllowed
@@ -653,6 +658,79 @@ class PageReader:
         self.executor.shutdown(wait=True)
 
 
+class PageWriters:
+    """Stores pages on several threads, each with its own database connection, so pages overlap.
+
+    A page's write is mostly the database's work (COPY, index upkeep, the upsert, the commit),
+    during which Python waits; with one writer the next page waited too. Pages still commit
+    one transaction each; they may commit out of order, which the run already allows for:
+    `last_committed_page` is the end of the contiguous prefix of committed pages (a resume
+    reads again whatever lies after a gap), and the run's counters are incremented by each
+    page's own transaction, so they always equal the sum of the committed pages.
+
+    The queue is bounded (one page waiting per writer), so memory stays flat. After a failure
+    the pages still queued are dropped (not stored) and the error is raised to the engine
+    once, at its next `submit`, `check` or `wait`.
+    """
+
+    def __init__(self, store: Callable[..., None], count: int) -> None:
+        self._store = store
+        self._queue: queue.Queue = queue.Queue(maxsize=count)
+        self._changed = threading.Condition()
+        self._pending = 0
+        self._failed = False
+        self._error: BaseException | None = None
+        self._threads = [
+            threading.Thread(target=self._work, name=f"sync-writer-{number}", daemon=True) for number in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, *page: Any) -> None:
+        self.check()
+        with self._changed:
+            self._pending += 1
+        self._queue.put(page)
+
+    def wait(self) -> None:
+        """Until every page submitted so far is stored (or dropped after a failure); then `check`."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._pending == 0)
+        self.check()
+
+    def check(self) -> None:
+        """Raise a writer's error, once."""
+        with self._changed:
+            error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _work(self) -> None:
+        try:
+            _prepare_stages()
+            while (page := self._queue.get()) is not None:
+                try:
+                    if not self._failed:
+                        self._store(*page)
+                except BaseException as exc:  # ClaimLost, a database outage: the engine decides
+                    with self._changed:
+                        if not self._failed:
+                            self._failed = True
+                            self._error = exc
+                finally:
+                    with self._changed:
+                        self._pending -= 1
+                        self._changed.notify_all()
+        finally:
+            connections.close_all()
+
+
 class _Engine:
     def __init__(
         self,
@@ -686,6 +764,9 @@ class _Engine:
         self.heartbeat: _Heartbeat | None = None
         self.count_at_end: int | None = None
         self.reader: PageReader | None = None
+        self.writers: PageWriters | None = None
+        # Guards what the writers' threads update after a commit: the run's counters, `committed`.
+        self.lock = threading.Lock()
 
     # --- the run as a whole ---
 
@@ -716,6 +797,8 @@ class _Engine:
             )
             self._load_prefix()
             _prepare_stages()
+            if self.reader.executor is not None and settings.SYNC_WRITERS > 1:
+                self.writers = PageWriters(self._store_page, settings.SYNC_WRITERS)
             self._sync()
         except ClaimLost:
             logger.warning("sync run #%s of account %s lost its claim; stopping", run.pk, self.account.name)
@@ -726,6 +809,8 @@ class _Engine:
             logger.exception("sync run #%s of account %s failed", run.pk, self.account.name)
             self._finish(SyncRun.Status.FAILED, "internal_error", f"{type(exc).__name__}: {exc}"[:2000])
         finally:
+            if self.writers is not None:
+                self.writers.close()
             if self.reader is not None:
                 self.reader.close()
             if self.heartbeat is not None:
@@ -808,6 +893,7 @@ class _Engine:
             if expected_pages is not None and page >= expected_pages:
                 # eMAG's count says that was the last page: a count costs the same request as the
                 # empty page after it, and checks the total too. Read on only if offers were added.
+                self._wait_for_writers()  # the check below compares the records of every stored page
                 count_now = self._count()
                 if isinstance(count_now, EmagError):
                     return self._finish_fatal(count_now)
@@ -817,6 +903,7 @@ class _Engine:
                     break
             page += 1
 
+        self._wait_for_writers()
         if stop_reason == "cancelled":
             return self._finish(SyncRun.Status.CANCELLED, "cancelled", "Cancelled on request.")
 
@@ -932,7 +1019,23 @@ class _Engine:
     def _commit_page(
         self, number: int, records: list, parsed: list[ParsedOffer | Rejection], *, healed: bool = False
     ) -> None:
+        """Sort the page's records (in this thread: the ids seen so far are its own), then store it.
+
+        With writers, the page is stored by one of their threads while the next page is read.
+        """
         result = self._classify(number, records, parsed)
+        self.unidentified += result.unidentified
+        if self.writers is not None and not healed:
+            self.writers.submit(number, result)
+        else:
+            self._store_page(number, result, healed=healed)
+
+    def _wait_for_writers(self) -> None:
+        if self.writers is not None:
+            self.writers.wait()
+
+    def _store_page(self, number: int, result: PageResult, *, healed: bool = False) -> None:
+        """The page's offers, its SyncPage and SyncError rows and the run's progress, in one transaction."""
         run = self.run
         with transaction.atomic():
             if connection.vendor == "postgresql":
@@ -957,24 +1060,30 @@ class _Engine:
                 SyncError.objects.bulk_create(result.errors)
             if healed:
                 SyncError.objects.filter(run=run, page=number, reason_code=PAGE_FAILED).delete()
+            with self.lock:
+                committed_through = run.last_committed_page
+                while committed_through + 1 in self.committed or committed_through + 1 == number:
+                    committed_through += 1
+            self._save_progress(result, committed_through)
+        with self.lock:
+            if healed:
                 self.failed.pop(number, None)
-            run.fetched += result.fetched
-            run.created += result.created
-            run.updated += result.updated
-            run.unchanged += result.unchanged
-            run.rejected += result.rejected
+                run.failed_pages = len(self.failed)
+            for name in _COUNTERS:
+                setattr(run, name, getattr(run, name) + getattr(result, name))
             run.pages_done += 1
-            run.failed_pages = len(self.failed)
             self.committed.add(number)
             while run.last_committed_page + 1 in self.committed:
                 run.last_committed_page += 1
-            self._save_progress()
-        self.unidentified += result.unidentified
-        if self.progress is not None:
-            self.progress(run)
+            if self.progress is not None:
+                self.progress(run)
 
-    def _save_progress(self) -> None:
-        """The run's counters and heartbeat, only while the run is still ours (inside the page's transaction)."""
+    def _save_progress(self, page: PageResult | None = None, committed_through: int | None = None) -> None:
+        """The run's heartbeat, request figures and a stored page's counts (inside that page's transaction).
+
+        Only while the run is still ours. Counts are added to the row's own (several writers
+        commit pages in any order); figures that only grow are never written back smaller.
+        """
         run = self.run
         stats = self.client.stats if self.client is not None else None
         if stats is not None:
@@ -982,18 +1091,21 @@ class _Engine:
             run.retries = self.base_stats[1] + stats.retries
             run.throttled = self.base_stats[2] + stats.throttled
             run.rate_limit_wait_seconds = round(self.base_stats[3] + stats.wait_seconds, 3)
-        run.heartbeat_at = timezone.now()
-        saved = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING, worker=self.token).update(
-            heartbeat_at=run.heartbeat_at,
-            pages_done=run.pages_done,
-            last_committed_page=run.last_committed_page,
-            failed_pages=run.failed_pages,
-            requests_made=run.requests_made,
-            retries=run.retries,
-            throttled=run.throttled,
-            rate_limit_wait_seconds=run.rate_limit_wait_seconds,
-            **{name: getattr(run, name) for name in _COUNTERS},
-        )
+        now = timezone.now()
+        fields: dict[str, Any] = {
+            "heartbeat_at": now,
+            "requests_made": Greatest(F("requests_made"), run.requests_made),
+            "retries": Greatest(F("retries"), run.retries),
+            "throttled": Greatest(F("throttled"), run.throttled),
+            "rate_limit_wait_seconds": Greatest(F("rate_limit_wait_seconds"), run.rate_limit_wait_seconds),
+        }
+        if page is not None:
+            fields.update({name: F(name) + getattr(page, name) for name in _COUNTERS})
+            fields["pages_done"] = F("pages_done") + 1
+            fields["last_committed_page"] = Greatest(F("last_committed_page"), committed_through)
+        else:
+            fields["failed_pages"] = run.failed_pages  # only the engine's thread changes it
+        saved = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING, worker=self.token).update(**fields)
         if not saved:
             raise ClaimLost()
 
@@ -1242,6 +1354,19 @@ class _Engine:
         deactivation_ran: bool = False,
     ) -> None:
         """Write the run's end state (only while it is ours) and the account's last-sync fields."""
+        try:
+            self._wait_for_writers()  # the pages in flight commit (or fail) first
+        except ClaimLost:
+            raise
+        except Exception as exc:  # a page's write failed while the run was ending: it cannot end well
+            logger.exception("sync run #%s: a page could not be stored", self.run.pk)
+            if status != SyncRun.Status.FAILED:
+                status, error_code, error_message = (
+                    SyncRun.Status.FAILED,
+                    "internal_error",
+                    f"A page could not be stored: {type(exc).__name__}: {exc}"[:2000],
+                )
+                notes, full_read, deactivated, deactivation_ran = "", False, 0, False
         run = self.run
         now = timezone.now()
         stats = self.client.stats if self.client is not None else None
@@ -1261,6 +1386,8 @@ class _Engine:
                 is_full_read=full_read,
                 deactivated=deactivated,
                 failed_pages=len(self.failed),
+                # Pages may commit out of order: a page's own write can lag; the whole prefix is known now.
+                last_committed_page=Greatest(F("last_committed_page"), run.last_committed_page),
                 requests_made=run.requests_made,
                 retries=run.retries,
                 throttled=run.throttled,

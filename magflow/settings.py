@@ -222,6 +222,8 @@ SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
 SYNC_HEARTBEAT_STALE_SECONDS = env.int("SYNC_HEARTBEAT_STALE_SECONDS", default=120)
 SYNC_MAX_CONSECUTIVE_FAILED_PAGES = env.int("SYNC_MAX_CONSECUTIVE_FAILED_PAGES", default=3)
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=3)
+# Threads (each with its own database connection) that store pages while the next ones are read (PostgreSQL).
+SYNC_WRITERS = env.int("SYNC_WRITERS", default=2)
 SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=90)
 API_CALL_RETENTION_DAYS = env.int("API_CALL_RETENTION_DAYS", default=14)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -196,14 +196,18 @@ KILLER = textwrap.dedent(
     django.setup()
     from emag import sync
 
-    original = sync._Engine._commit_page
+    import time
+    original = sync._Engine._store_page
 
-    def commit_then_die(self, number, *args, **kwargs):
+    def store_then_die(self, number, *args, **kwargs):
         if number == 2:
+            # Page 1 may still be in another writer's hands: let it commit, then die.
+            while 1 not in self.committed:
+                time.sleep(0.01)
             os.kill(os.getpid(), signal.SIGKILL)
         return original(self, number, *args, **kwargs)
 
-    sync._Engine._commit_page = commit_then_die
+    sync._Engine._store_page = store_then_die
     from django.core.management import execute_from_command_line
     execute_from_command_line(["manage.py", "qcluster"])
     """

@@ -1,0 +1,150 @@
+"""The production path on PostgreSQL: pages read ahead and stored by several writer threads at once.
+
+Tests inside a transaction (most of the suite) store pages one at a time in the test's own
+connection; here every page commits for real, from the writers' own connections, in any order.
+"""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+
+from emag import sync as sync_module
+from emag.models import Offer, SyncError, SyncPage, SyncRun
+from emag.sync import sync_offers
+from tests.emag import test_sync_faults as faults
+from tests.emag.sync_helpers import assert_offer_matches, quick_client, truth_by_id
+from tests.reliability.conftest import advisory_locks_held
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+sandbox = faults.sandbox  # 2,000 offers per account; malformed records, 429s, 5xx, truncated pages
+
+
+@pytest.fixture(autouse=True)
+def writers_on_postgresql(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("the writers' threads run on PostgreSQL only")
+    settings.EMAG_RATE_LIMIT_ENABLED = False
+    settings.SYNC_WRITERS = 3
+
+
+def assert_counts_reconcile(run: SyncRun, pages: int) -> None:
+    sums = SyncPage.objects.filter(run=run).aggregate(
+        **{name: Sum(name) for name in ("fetched", "created", "updated", "unchanged", "rejected")}
+    )
+    assert {name: getattr(run, name) for name in sums} == sums
+    assert run.fetched == run.created + run.updated + run.unchanged + run.rejected
+    assert run.pages_done == SyncPage.objects.filter(run=run).count() == pages
+    assert run.last_committed_page == pages
+    assert run.rejected == SyncError.objects.filter(run=run, index__isnull=False).count()
+
+
+def test_with_three_writers_every_valid_offer_is_stored_once_and_the_counts_reconcile(account, sandbox):
+    stored_by = set()
+    store = sync_module._Engine._store_page
+
+    def spy(self, *args, **kwargs):
+        stored_by.add(threading.current_thread().name)
+        return store(self, *args, **kwargs)
+
+    sync_module._Engine._store_page = spy
+    try:
+        run = sync_offers(account, client=quick_client(account))
+    finally:
+        sync_module._Engine._store_page = store
+
+    assert {name for name in stored_by if name.startswith("sync-writer-")}, stored_by  # the writers did the work
+    truth = truth_by_id(sandbox, "main")
+    corrupted = faults.used_corruptions(sandbox, "main")
+    assert corrupted
+    assert run.status == SyncRun.Status.COMPLETED_WITH_REJECTIONS, run.error_message
+    assert run.fetched == len(truth) == faults.OFFERS
+    assert_counts_reconcile(run, pages=faults.OFFERS // 100)
+    stored = {offer.emag_id: offer for offer in Offer.objects.filter(account=account).select_related("product")}
+    assert len(stored) == run.created == faults.OFFERS - run.rejected
+    assert set(stored) <= set(truth)
+    for emag_id, offer in stored.items():
+        assert_offer_matches(offer, truth[emag_id])
+    assert set(truth) - set(stored) <= {record.record_id for record in corrupted}
+    assert advisory_locks_held() == 0
+    assert not SyncRun.objects.filter(status__in=SyncRun.ACTIVE_STATUSES).exists()
+
+
+def test_pages_that_commit_out_of_order_still_end_at_the_last_page_with_every_page_counted_once(account, sandbox):
+    write = sync_module._Engine._write
+    committed_order = []
+
+    def slow_second_page(self, number, result):
+        if number == 2:
+            time.sleep(0.5)  # page 3 (and more) commit while page 2 is still being written
+        write(self, number, result)
+        committed_order.append(number)
+
+    sync_module._Engine._write = slow_second_page
+    try:
+        run = sync_offers(account, client=quick_client(account))
+    finally:
+        sync_module._Engine._write = write
+
+    assert committed_order.index(3) < committed_order.index(2)
+    assert run.status in SyncRun.SUCCESS_STATUSES, run.error_message
+    assert_counts_reconcile(run, pages=faults.OFFERS // 100)
+    assert Offer.objects.filter(account=account).count() == run.created
+
+
+def test_a_page_that_cannot_be_stored_fails_the_run_keeps_the_pages_before_it_and_a_resume_completes(account, sandbox):
+    store = sync_module._Engine._store_page
+
+    def broken_page_five(self, number, result, **kwargs):
+        if number == 5:
+            raise RuntimeError("disk full")
+        return store(self, number, result, **kwargs)
+
+    sync_module._Engine._store_page = broken_page_five
+    try:
+        failed = sync_offers(account, client=quick_client(account))
+    finally:
+        sync_module._Engine._store_page = store
+
+    assert failed.status == SyncRun.Status.FAILED
+    assert failed.error_code == "internal_error" and "disk full" in failed.error_message
+    assert failed.last_committed_page == 4
+    assert not SyncPage.objects.filter(run=failed, number=5).exists()
+    assert failed.fetched == SyncPage.objects.filter(run=failed).aggregate(total=Sum("fetched"))["total"]
+    assert advisory_locks_held() == 0
+
+    resumed = sync_offers(account, client=quick_client(account), resume=True)
+
+    assert resumed.status in SyncRun.SUCCESS_STATUSES, resumed.error_message
+    assert resumed.resumed_from_id == failed.pk and resumed.first_page == 5
+    assert resumed.fetched == faults.OFFERS
+    emag_ids = list(Offer.objects.filter(account=account).values_list("emag_id", flat=True))
+    assert len(emag_ids) == len(set(emag_ids)) == faults.OFFERS - resumed.rejected
+    assert advisory_locks_held() == 0
+
+
+def test_two_accounts_with_writers_each_end_with_their_own_offers(account, other_account, sandbox):
+    runs = {}
+
+    def one(seller):
+        try:
+            runs[seller.name] = sync_offers(seller, client=quick_client(seller))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one, args=(seller,)) for seller in (account, other_account)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    for seller in (account, other_account):
+        run = runs[seller.name]
+        assert run.status in SyncRun.SUCCESS_STATUSES, run.error_message
+        assert_counts_reconcile(run, pages=faults.OFFERS // 100)
+        assert set(Offer.objects.filter(account=seller).values_list("emag_id", flat=True)) <= set(
+            truth_by_id(sandbox, seller.name)
+        )
