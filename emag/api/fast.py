@@ -14,11 +14,12 @@ import datetime
 import decimal
 import functools
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db.models import QuerySet
+from django.db.models.query import BaseIterable, ModelIterable
 from django.utils import timezone
 from django.utils.encoding import force_str
 from django.utils.hashable import make_hashable
@@ -85,12 +86,26 @@ def _formatter(field: Field) -> Callable[[object], object]:
                 context.prec = field.max_digits
             rounding = field.rounding
 
+            places, max_digits = field.decimal_places, field.max_digits
+
             def decimal_text(value: object) -> object:
                 if type(value) is not decimal.Decimal:
                     return field.to_representation(value)
+                text = f"{value:f}"
+                point = len(text) - places - 1
+                if (
+                    point > 0
+                    and text[point] == "."
+                    and (max_digits is None or len(text) - 1 - (text[0] == "-") <= max_digits)
+                ):
+                    return text  # already at the field's scale (as read from the column): quantize changes nothing
                 return f"{value.quantize(exponent, rounding=rounding, context=context):f}"
 
             return decimal_text
+    if type(field) is serializers.BigIntegerField and not getattr(
+        field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING
+    ):
+        return int  # IntegerField.to_representation
     if type(field) is serializers.DateTimeField and settings.USE_TZ and not hasattr(field, "timezone"):
         output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
         if isinstance(output_format, str) and output_format.lower() == ISO_8601:
@@ -228,6 +243,7 @@ class ValuesPlan:
 
     def __init__(self, serializer_class: type) -> None:
         self.paths: list[str] = []
+        self.iterable_class: type | None = None
         self.steps = self._steps(serializer_class, "")
         # Method fields get an object with the attributes they declare they read (`method_sources`).
         self.method_columns: dict[str, int] = {}
@@ -319,10 +335,33 @@ def values_plan(serializer_class: type) -> ValuesPlan | None:
     return _VALUES_PLANS[serializer_class]
 
 
+class _RowsIterable(BaseIterable):
+    """Yields a page's rows as tuples of the plan's columns (what ValuesListIterable yields for values_list).
+
+    The columns are chosen only when the rows are read, on a copy of the query: until then the
+    queryset stays a model queryset, so counting it (COUNT without the joins the columns need,
+    the count cache's key) is what it was.
+    """
+
+    paths: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[tuple]:
+        query = self.queryset.query.chain()
+        query.set_values(self.paths)
+        compiler = query.get_compiler(self.queryset.db)
+        return compiler.results_iter(tuple_expected=True, chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size)
+
+
 def values_rows(queryset: QuerySet, serializer_class: type) -> QuerySet:
-    """The queryset as the tuples `serializer_class` formats (see ValuesPlan), or as it is when it cannot."""
+    """The queryset, yielding the tuples `serializer_class` formats (see ValuesPlan), or as it is when it cannot."""
     plan = values_plan(serializer_class)
-    return queryset if plan is None else queryset.values_list(*plan.paths)
+    if plan is None or queryset._iterable_class is not ModelIterable or queryset._prefetch_related_lookups:
+        return queryset
+    if plan.iterable_class is None:
+        plan.iterable_class = type(f"{serializer_class.__name__}Rows", (_RowsIterable,), {"paths": tuple(plan.paths)})
+    rows = queryset.all()
+    rows._iterable_class = plan.iterable_class
+    return rows
 
 
 def _represent_row(steps: list[tuple], row: tuple, serializer: object, method_columns: dict[str, int]) -> dict:

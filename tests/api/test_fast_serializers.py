@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
 from emag import selectors
-from emag.api.fast import FastRepresentationMixin, values_plan, values_rows
+from emag.api.fast import FastRepresentationMixin, _formatter, values_plan, values_rows
 from emag.api.legacy import LegacyOfferRowSerializer
 from emag.api.serializers import OfferSerializer, ProductSerializer, SyncErrorSerializer, SyncRunSerializer
 from emag.models import SyncError
@@ -122,3 +122,34 @@ def test_it_gives_a_method_field_only_the_attributes_it_declared(odd):
     rows = values_rows(selectors.offer_list(), Careless)
     with pytest.raises(AttributeError):
         Careless(rows, many=True).data  # noqa: B018 (the property does the work)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["12.3000", "12.3", "12.30004", "12.30005", "-0.0000", "0", "99999999.9999", "123456789.0000", "0.0001", "1E+3"]
+    + ["NaN", "-7.5000"],
+)
+def test_it_formats_a_decimal_of_any_scale_as_drf(value):
+    field = serializers.DecimalField(max_digits=12, decimal_places=4)
+    formatter = _formatter(field)
+    try:
+        expected = field.to_representation(Decimal(value))
+    except Exception as error:
+        with pytest.raises(type(error)):
+            formatter(Decimal(value))
+    else:
+        assert formatter(Decimal(value)) == expected
+
+
+def test_it_formats_big_integers_as_drf():
+    field = serializers.BigIntegerField()
+    assert [_formatter(field)(value) for value in (2**62, -1, True)] == [2**62, -1, 1]
+
+
+def test_it_counts_values_rows_as_it_counts_the_model_queryset(odd):
+    offers = selectors.offer_list().filter(status=1)
+    rows = values_rows(offers, OfferSerializer)
+    # The count (and the count cache's key) must not pay for the joins the columns need.
+    assert str(rows.order_by().values("pk").query) == str(offers.order_by().values("pk").query)
+    assert "JOIN" not in str(rows.order_by().values("pk").query)
+    assert rows.count() == offers.count() == len(list(rows)) > 0
