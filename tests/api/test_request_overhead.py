@@ -12,10 +12,10 @@ from rest_framework import serializers
 from accounts.backends import PermissionBackend
 from accounts.models import User
 from emag.api import fast
-from emag.api.filters import FilterSet, OfferFilter
+from emag.api.filters import FilterSet, OfferFilter, ProductFilter
 from emag.api.legacy import LegacyOfferRowSerializer
 from emag.api.serializers import OfferSerializer, ProductSerializer
-from emag.models import Offer, SellerAccount
+from emag.models import Offer, Product, SellerAccount
 from tests.api.conftest import bearer, make_offer
 
 pytestmark = pytest.mark.django_db
@@ -112,3 +112,36 @@ def test_a_filter_with_a_queryset_builds_its_form_per_request():
             fields = []
 
     assert ByAccount().get_form_class() is not ByAccount().get_form_class()
+
+
+def test_each_filterset_gets_its_own_filters_bound_to_itself():
+    first = ProductFilter({"account": "main"}, queryset=Product.objects.all())
+    second = ProductFilter({"account": "fbe"}, queryset=Product.objects.all())
+
+    assert first.filters["account"] is not second.filters["account"]
+    assert first.filters["account"].parent is first and second.filters["account"].parent is second
+    # A method filter calls the method of its own FilterSet, not of another request's.
+    assert first.filters["account"].filter.f is first.filters["account"]
+    assert ProductFilter.base_filters["account"].__dict__.get("parent") is None
+
+
+def test_the_filter_forms_share_their_fields_and_keep_their_own_data_and_errors():
+    first = OfferFilter({"status": "1", "sellable": "yes"}, queryset=Offer.objects.all())
+    second = OfferFilter({"status": "x", "sellable": "maybe"}, queryset=Offer.objects.all())
+
+    assert first.is_valid() and not second.is_valid()
+    assert first.form.fields["status"] is second.form.fields["status"]
+    assert first.form.cleaned_data["sellable"] is True
+    assert set(second.errors) == {"status", "sellable"} and not first.errors
+
+
+def test_a_filter_with_a_queryset_is_still_copied_whole():
+    class ByAccount(FilterSet):
+        account = django_filters.ModelChoiceFilter(queryset=SellerAccount.objects.all())
+
+        class Meta:
+            model = Offer
+            fields = []
+
+    first, second = ByAccount(), ByAccount()
+    assert first.filters["account"].queryset is not second.filters["account"].queryset
