@@ -8,9 +8,10 @@ p99 and errors. Targets: p95 under 50 ms at one client and under 150 ms at 20; z
 
 The server is `gunicorn magflow.wsgi` with DEBUG off and production settings (bench/common.py).
 "While a sync runs" means a second process syncing a third account (`live`) from the HTTP sandbox
-in a loop, with the rate limit off on both sides (the hardest case for the database: eMAG's real
-limit of 3 requests/s would write at most 300 offers/s). Each loop first deletes that account's
-offers, so every pass inserts them all again rather than skipping unchanged rows.
+in a loop, in two ways: with eMAG's real limits on both sides (3 requests/s, as in production: at
+most 300 offers/s), and with no limit at all (the hardest case for the database: the sync writes
+as fast as it can). Each loop first deletes that account's offers, so every pass inserts them all
+again rather than skipping unchanged rows.
 
 The load tool is wrk (`apt-get install wrk`), closed loop: N connections, each sending its next
 request when the previous answer arrives. Without wrk, a threaded Python generator does the same
@@ -272,7 +273,7 @@ SYNC_LOOP = """
 import sys, time
 sys.path.insert(0, {bench!r})
 from common import use_bench_env
-use_bench_env({database_url!r}, EMAG_RATE_LIMIT_ENABLED="false")
+use_bench_env({database_url!r}, EMAG_RATE_LIMIT_ENABLED={limited!r})
 from emag.models import Offer, SellerAccount, SyncRun
 from emag.sync import sync_offers
 account, _ = SellerAccount.objects.update_or_create(
@@ -296,7 +297,7 @@ while True:
 class SyncLoad:
     """The HTTP sandbox and a process syncing the `live` account from it, over and over."""
 
-    def __init__(self, database_url: str, offers: int) -> None:
+    def __init__(self, database_url: str, offers: int, *, limited: bool) -> None:
         self.database_url = database_url
         port = free_port()
         env = bench_env(database_url)
@@ -311,7 +312,7 @@ class SyncLoad:
                 str(offers),
                 "--seed",
                 "7",
-                "--no-rate-limit",
+                *([] if limited else ["--no-rate-limit"]),
             ],
             cwd=ROOT,
             env=env,
@@ -327,6 +328,7 @@ class SyncLoad:
             base_url=base_url,
             username="main@sandbox.magflow.local",
             password="sandbox-main-secret",
+            limited="true" if limited else "false",
         )
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
         self.loop = subprocess.Popen(  # noqa: S603
@@ -404,9 +406,10 @@ def main() -> None:
     rows: list[list[object]] = []
     results: list[dict] = []
     try:
-        phases = [False] if args.no_sync else [False, True]
+        # None: alone; True: during a sync at eMAG's limits; False: during a sync with no limit.
+        phases = [None] if args.no_sync else [None, True, False]
         for during_sync in phases:
-            sync = SyncLoad(args.database_url, args.sync_offers) if during_sync else None
+            sync = None if during_sync is None else SyncLoad(args.database_url, args.sync_offers, limited=during_sync)
             try:
                 for name, path in ENDPOINTS.items():
                     token = login(server.base)
@@ -417,7 +420,7 @@ def main() -> None:
                         figure = load(server.base, token, path, n, args.duration)
                         target = TARGET_P95_MS.get(n)
                         verdict = "" if target is None else ("met" if figure["p95"] < target else "MISSED")
-                        label = "during sync" if during_sync else "alone"
+                        label = {None: "alone", True: "sync, eMAG limits", False: "sync, no limit"}[during_sync]
                         print(
                             f"api {name} | {n} clients | {label}: {figure['rps']:.0f} req/s, "
                             f"p50 {figure['p50']:.1f} ms, p95 {figure['p95']:.1f} ms, p99 {figure['p99']:.1f} ms, "

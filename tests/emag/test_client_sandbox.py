@@ -213,3 +213,38 @@ def test_it_says_the_credentials_are_fine(client, account):
     account.refresh_from_db()
     assert account.last_test_ok is True
     assert SANDBOX_BASE_URL.split("/")[2] in result.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_logged_outside_a_transaction_commits_at_once_and_leaves_the_session_as_it_was(account, sandbox):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the log row's asynchronous commit is a PostgreSQL setting")
+    settings_before = _synchronous_commit()
+    with EmagClient(account, sleep=lambda seconds: None) as client:
+        client.count_offers()
+
+    assert not connection.in_atomic_block
+    assert _synchronous_commit() == settings_before == "on"  # SET LOCAL ended with the row's transaction
+    import psycopg
+    from django.conf import settings as django_settings
+
+    database = django_settings.DATABASES["default"]
+    with psycopg.connect(
+        dbname=connection.settings_dict["NAME"],
+        host=database["HOST"],
+        port=database["PORT"] or 5432,
+        user=database["USER"],
+        password=database["PASSWORD"],
+    ) as other:  # another session sees the committed row
+        rows = other.execute("SELECT route, outcome FROM emag_apicall WHERE account_id = %s", [account.pk]).fetchall()
+    assert rows == [("product_offer/count", "ok")]
+
+
+def _synchronous_commit() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
