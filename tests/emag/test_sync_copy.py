@@ -120,3 +120,17 @@ def test_the_raw_records_are_compressed_with_lz4_where_postgresql_offers_it(acco
     assert stored == 250
     assert in_lz4 == stored  # every raw record (3 copies of the description: past the 2 KB threshold)
     assert Offer.objects.filter(account=account).first().raw["description"] == AWKWARD * 3
+
+
+def test_the_trigram_indexes_keep_a_small_pending_list(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("trigram indexes are PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, c.reloptions FROM pg_class c WHERE c.relname LIKE %s ORDER BY c.relname", ["%_trgm_idx"]
+        )
+        options = dict(cursor.fetchall())
+    assert len(options) == 5
+    assert all(value == ["gin_pending_list_limit=256"] for value in options.values()), options
