@@ -15,6 +15,7 @@ import decimal
 import functools
 import types
 from collections.abc import Callable, Iterator
+from datetime import tzinfo
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
@@ -61,8 +62,11 @@ def _is_simple_callable(value: object) -> bool:
     return verdict
 
 
-def _step(field: Field) -> tuple:
-    """How to read and format one field: (name, kind, source attributes, formatter, field)."""
+def _step(field: Field, zone: tzinfo | None = None) -> tuple:
+    """How to read and format one field: (name, kind, source attributes, formatter, field).
+
+    `zone`: the time zone dates are written in (default: the one active now).
+    """
     uses_default_lookup = type(field).get_attribute is Field.get_attribute or isinstance(
         field, serializers.SlugRelatedField
     )
@@ -72,10 +76,10 @@ def _step(field: Field) -> tuple:
     if identity and field.source_attrs[-1].startswith("get_") and field.source_attrs[-1].endswith("_display"):
         identity = False  # a value without a label comes back as it is (an int): the field makes it a string
     kind = FAST if identity else CONVERT
-    return field.field_name, kind, tuple(field.source_attrs), _formatter(field), field
+    return field.field_name, kind, tuple(field.source_attrs), _formatter(field, zone), field
 
 
-def _formatter(field: Field) -> Callable[[object], object]:
+def _formatter(field: Field, zone: tzinfo | None = None) -> Callable[[object], object]:
     """The field's to_representation, or the same steps with their settings looked up once, not per value."""
     if type(field) is serializers.DecimalField:
         coerce = getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
@@ -109,7 +113,7 @@ def _formatter(field: Field) -> Callable[[object], object]:
     if type(field) is serializers.DateTimeField and settings.USE_TZ and not hasattr(field, "timezone"):
         output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
         if isinstance(output_format, str) and output_format.lower() == ISO_8601:
-            zone = timezone.get_current_timezone()
+            zone = zone or timezone.get_current_timezone()
 
             def datetime_text(value: object) -> object:
                 if type(value) is not datetime.datetime or value.utcoffset() is None:
@@ -178,7 +182,7 @@ class FastRepresentationMixin:
             except Exception:  # a serializer that needs arguments: plan per instance
                 plan = None
             else:
-                plan = [_step(field) for field in prototype._readable_fields]
+                plan = [_step(field, timezone.get_default_timezone()) for field in prototype._readable_fields]
                 if not all(_is_context_free(step) for step in plan):
                     plan = None
             _SHARED_PLANS[cls] = plan
@@ -187,7 +191,9 @@ class FastRepresentationMixin:
     def _representation_plan(self) -> list[tuple]:
         plan = self.__dict__.get("_fast_plan")
         if plan is None:
-            plan = self._shared_plan()
+            # Shared plans write dates in the project's time zone: a request that activated another
+            # one gets a plan of its own (and model rows: see values_rows).
+            plan = self._shared_plan() if in_default_time_zone() else None
             if plan is None:
                 plan = [_step(field) for field in self._readable_fields]
             self.__dict__["_fast_plan"] = plan
@@ -271,7 +277,7 @@ class ValuesPlan:
         model = serializer_class.Meta.model
         steps = []
         for field in serializer_class()._readable_fields:
-            name, kind, attrs, convert, _ = step = _step(field)
+            name, kind, attrs, convert, _ = step = _step(field, timezone.get_default_timezone())
             attrs = list(attrs)
             if kind == SLOW:
                 if type(field) is not serializers.SerializerMethodField or prefix:
@@ -322,6 +328,11 @@ class _Row:
 _VALUES_PLANS: dict[type, ValuesPlan | None] = {}
 
 
+def in_default_time_zone() -> bool:
+    """Whether dates are written in the project's time zone now, as the shared and values plans write them."""
+    return timezone.get_current_timezone() == timezone.get_default_timezone()
+
+
 def values_plan(serializer_class: type) -> ValuesPlan | None:
     """The values plan of a FastRepresentationMixin serializer, or None when a field needs a model instance."""
     if serializer_class not in _VALUES_PLANS:
@@ -355,7 +366,12 @@ class _RowsIterable(BaseIterable):
 def values_rows(queryset: QuerySet, serializer_class: type) -> QuerySet:
     """The queryset, yielding the tuples `serializer_class` formats (see ValuesPlan), or as it is when it cannot."""
     plan = values_plan(serializer_class)
-    if plan is None or queryset._iterable_class is not ModelIterable or queryset._prefetch_related_lookups:
+    if (
+        plan is None
+        or not in_default_time_zone()  # the plan writes dates in the project's zone
+        or queryset._iterable_class is not ModelIterable
+        or queryset._prefetch_related_lookups
+    ):
         return queryset
     if plan.iterable_class is None:
         plan.iterable_class = type(f"{serializer_class.__name__}Rows", (_RowsIterable,), {"paths": tuple(plan.paths)})

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.backends import PermissionBackend
@@ -82,6 +83,29 @@ def test_context_free_list_serializers_share_one_plan_and_keep_no_request(rf, ac
     assert ProductSerializer()._shared_plan() is not None  # its nested offers are context-free too
 
 
+def test_a_shared_plan_writes_dates_in_the_time_zone_active_at_each_request(account):
+    make_offer(account, "Z-1")
+    offers = list(Offer.objects.select_related("account", "product"))
+    OfferSerializer(offers, many=True).data  # the plan is built (and shared) under the default zone
+
+    with timezone.override("UTC"):
+        in_utc = OfferSerializer(offers, many=True).data[0]["last_changed_at"]
+    with timezone.override("Asia/Tokyo"):
+        in_tokyo = OfferSerializer(offers, many=True).data[0]["last_changed_at"]
+
+    assert in_utc.endswith("Z") and in_tokyo.endswith("+09:00")
+
+
+def test_the_offers_list_writes_dates_in_the_time_zone_active_for_the_request(api_client, viewer, account):
+    make_offer(account, "Z-2")
+    bearer(api_client, viewer)
+    default = api_client.get("/api/v1/emag/offers/").json()["results"][0]["last_changed_at"]
+    with timezone.override("Asia/Tokyo"):
+        in_tokyo = api_client.get("/api/v1/emag/offers/").json()["results"][0]["last_changed_at"]
+
+    assert default.endswith(("+02:00", "+03:00")) and in_tokyo.endswith("+09:00")
+
+
 def test_a_serializer_with_method_fields_builds_its_plan_per_instance():
     assert LegacyOfferRowSerializer()._shared_plan() is None
 
@@ -101,17 +125,6 @@ def test_the_filter_form_is_built_once_per_filter_class():
     assert first.get_form_class() is second.get_form_class()
     assert first.is_valid() and not second.is_valid()  # each request still validates its own data
     assert "status" in second.errors
-
-
-def test_a_filter_with_a_queryset_builds_its_form_per_request():
-    class ByAccount(FilterSet):
-        account = django_filters.ModelChoiceFilter(queryset=SellerAccount.objects.all())
-
-        class Meta:
-            model = Offer
-            fields = []
-
-    assert ByAccount().get_form_class() is not ByAccount().get_form_class()
 
 
 def test_each_filterset_gets_its_own_filters_bound_to_itself():
@@ -135,7 +148,7 @@ def test_the_filter_forms_share_their_fields_and_keep_their_own_data_and_errors(
     assert set(second.errors) == {"status", "sellable"} and not first.errors
 
 
-def test_a_filter_with_a_queryset_is_still_copied_whole():
+def test_a_filter_with_a_queryset_is_copied_whole_and_builds_its_form_per_request():
     class ByAccount(FilterSet):
         account = django_filters.ModelChoiceFilter(queryset=SellerAccount.objects.all())
 
@@ -145,3 +158,4 @@ def test_a_filter_with_a_queryset_is_still_copied_whole():
 
     first, second = ByAccount(), ByAccount()
     assert first.filters["account"].queryset is not second.filters["account"].queryset
+    assert first.get_form_class() is not second.get_form_class()

@@ -42,7 +42,7 @@ def assert_counts_reconcile(run: SyncRun, pages: int) -> None:
     assert run.rejected == SyncError.objects.filter(run=run, index__isnull=False).count()
 
 
-def test_with_three_writers_every_valid_offer_is_stored_once_and_the_counts_reconcile(account, sandbox):
+def test_with_three_writers_every_valid_offer_is_stored_once_and_the_counts_reconcile(account, sandbox, monkeypatch):
     stored_by = set()
     store = sync_module._Engine._store_page
 
@@ -50,11 +50,8 @@ def test_with_three_writers_every_valid_offer_is_stored_once_and_the_counts_reco
         stored_by.add(threading.current_thread().name)
         return store(self, *args, **kwargs)
 
-    sync_module._Engine._store_page = spy
-    try:
-        run = sync_offers(account, client=quick_client(account))
-    finally:
-        sync_module._Engine._store_page = store
+    monkeypatch.setattr(sync_module._Engine, "_store_page", spy)
+    run = sync_offers(account, client=quick_client(account))
 
     assert {name for name in stored_by if name.startswith("sync-writer-")}, stored_by  # the writers did the work
     truth = truth_by_id(sandbox, "main")
@@ -73,7 +70,9 @@ def test_with_three_writers_every_valid_offer_is_stored_once_and_the_counts_reco
     assert not SyncRun.objects.filter(status__in=SyncRun.ACTIVE_STATUSES).exists()
 
 
-def test_pages_that_commit_out_of_order_still_end_at_the_last_page_with_every_page_counted_once(account, sandbox):
+def test_pages_that_commit_out_of_order_still_end_at_the_last_page_with_every_page_counted_once(
+    account, sandbox, monkeypatch
+):
     write = sync_module._Engine._write
     committed_order = []
 
@@ -83,11 +82,8 @@ def test_pages_that_commit_out_of_order_still_end_at_the_last_page_with_every_pa
         write(self, number, result)
         committed_order.append(number)
 
-    sync_module._Engine._write = slow_second_page
-    try:
-        run = sync_offers(account, client=quick_client(account))
-    finally:
-        sync_module._Engine._write = write
+    monkeypatch.setattr(sync_module._Engine, "_write", slow_second_page)
+    run = sync_offers(account, client=quick_client(account))
 
     assert committed_order.index(3) < committed_order.index(2)
     assert run.status in SyncRun.SUCCESS_STATUSES, run.error_message
@@ -95,7 +91,9 @@ def test_pages_that_commit_out_of_order_still_end_at_the_last_page_with_every_pa
     assert Offer.objects.filter(account=account).count() == run.created
 
 
-def test_a_page_that_cannot_be_stored_fails_the_run_keeps_the_pages_before_it_and_a_resume_completes(account, sandbox):
+def test_a_page_that_cannot_be_stored_fails_the_run_keeps_the_pages_before_it_and_a_resume_completes(
+    account, sandbox, monkeypatch
+):
     store = sync_module._Engine._store_page
 
     def broken_page_five(self, number, result, **kwargs):
@@ -103,11 +101,9 @@ def test_a_page_that_cannot_be_stored_fails_the_run_keeps_the_pages_before_it_an
             raise RuntimeError("disk full")
         return store(self, number, result, **kwargs)
 
-    sync_module._Engine._store_page = broken_page_five
-    try:
-        failed = sync_offers(account, client=quick_client(account))
-    finally:
-        sync_module._Engine._store_page = store
+    monkeypatch.setattr(sync_module._Engine, "_store_page", broken_page_five)
+    failed = sync_offers(account, client=quick_client(account))
+    monkeypatch.undo()
 
     assert failed.status == SyncRun.Status.FAILED
     assert failed.error_code == "internal_error" and "disk full" in failed.error_message
