@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 import urllib3
 from django.conf import settings
@@ -814,12 +815,44 @@ def _dump_json(body: dict) -> bytes:
 
 
 def _loads_or_none(raw: bytes) -> Any:
+    """The answer's JSON with every non-integer number as a Decimal (no price goes through a float); None if not JSON.
+
+    orjson reads it first (a page of offers 3 to 4 times faster than the standard library). It
+    knows no Decimals and reads an integer beyond 64 bits as a float, so an answer in which it
+    found a float, or which it refused (NaN, a lone surrogate: the standard library is more
+    lenient), is read again by the standard library, exactly as before. eMAG sends prices as
+    strings, so its pages take the fast path.
+    """
     if not raw:
         return None
+    try:
+        payload = orjson.loads(raw)
+        if not _holds_float(payload):
+            return payload
+    except (orjson.JSONDecodeError, RecursionError):
+        pass
     try:
         return json.loads(raw.decode("utf-8"), parse_float=Decimal)
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+def _holds_float(value: Any) -> bool:
+    """Whether a decoded JSON value holds a float anywhere (about a tenth of decoding it again)."""
+    kind = type(value)
+    if kind is float:
+        return True
+    if kind is dict:
+        items: Iterable[Any] = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return False
+    for item in items:
+        item_kind = type(item)
+        if item_kind is float or ((item_kind is dict or item_kind is list) and _holds_float(item)):
+            return True
+    return False
 
 
 def _messages_of(payload: Any) -> list[str]:

@@ -43,6 +43,7 @@ earlier pages, so its totals describe the whole catalogue pass. A django-q2 retr
 of a task whose worker died continues the same run row instead (see emag.tasks).
 """
 
+import gc
 import json
 import logging
 import os
@@ -51,11 +52,10 @@ import socket
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -153,6 +153,37 @@ class RunNotClaimable(Exception):
 
 
 # --- Small helpers ---------------------------------------------------------------------------------------------
+
+
+# Python's cycle collector runs its youngest pass after every 700 container objects allocated and
+# not yet freed. A page of 100 decoded and parsed records makes thousands, so a sync ran it about
+# 37 times per 1,000 offers, each pass holding the GIL that the reader and the writers share: 5-7 %
+# of a sync's time at 10,000 offers. Nearly all of a sync's objects are freed by reference counting
+# as soon as a page is done, so during a sync the pass waits for 10,000 instead (measured: GC time
+# 0.4 s -> 0.01 s per 10,000 offers); memory stays flat (bench/).
+SYNC_GC_THRESHOLD = 10_000
+_gc_lock = threading.Lock()
+_gc_syncs = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Raise the collector's youngest threshold while at least one sync of this process runs; then restore it."""
+    global _gc_syncs, _gc_saved
+    with _gc_lock:
+        if _gc_syncs == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(SYNC_GC_THRESHOLD, _gc_saved[0]), *_gc_saved[1:])
+        _gc_syncs += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_syncs -= 1
+            if _gc_syncs == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                _gc_saved = None
 
 
 class IdSet:
@@ -281,7 +312,8 @@ def sync_offers(
             progress=progress,
             lock_is_real=lock.is_real,
         )
-        engine.execute()
+        with fewer_gc_passes():
+            engine.execute()
     finally:
         lock.release()
     run.refresh_from_db()
@@ -502,48 +534,18 @@ def _prepare_stages() -> None:
 
 
 def _copy_rows(cursor: Any, statement: str, rows: list[tuple], json_positions: list[int]) -> None:
-    """Stream the rows through COPY … FROM STDIN in its text format."""
+    """Stream the rows through COPY … FROM STDIN in its text format, with psycopg's C row writer."""
     # The text format hands every value to the column's input function, so a JSON column
     # takes the JSON text itself: a _JsonText (already serialised by the parser) as it is.
     with cursor.cursor.copy(statement) as copy:
-        lines: list[str] = []
         for row in rows:
-            values = list(row)
-            for index in json_positions:
-                value = values[index]
-                if value is not None and type(value) is not _JsonText:
-                    values[index] = _json_text(value)
-            try:
-                lines.append("\t".join([_copy_field(value) for value in values]) + "\n")
-            except TypeError:  # a type _copy_field does not know: psycopg's own adapters, for this row
-                copy.write("".join(lines))
-                lines.clear()
-                copy.write_row(values)
-        copy.write("".join(lines))
-
-
-def _copy_field(value: Any) -> str:
-    """One value in COPY's text format (what psycopg's write_row makes, without its per-value adapter lookup).
-
-    The column's input function parses the text: numbers, t/f, ISO timestamps, JSON. A
-    backslash, tab, newline or carriage return is escaped; None is \\N.
-    """
-    if value is None:
-        return "\\N"
-    kind = type(value)
-    if kind is str or kind is _JsonText:
-        if "\\" in value:
-            value = value.replace("\\", "\\\\")
-        if "\t" in value or "\n" in value or "\r" in value:
-            value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return value
-    if kind is bool:
-        return "t" if value else "f"
-    if kind is int or kind is Decimal:
-        return str(value)
-    if kind is datetime:
-        return value.isoformat()
-    raise TypeError(f"no COPY text for a {kind.__name__}")
+            if json_positions:
+                row = list(row)
+                for index in json_positions:
+                    value = row[index]
+                    if value is not None and type(value) is not _JsonText:
+                        row[index] = _json_text(value)
+            copy.write_row(row)
 
 
 class _JsonText(str):

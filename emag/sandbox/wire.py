@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import orjson
+
 from emag.sandbox.ratelimit import retry_after_header
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -54,7 +56,11 @@ class SandboxResponse:
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> SandboxResponse:
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    try:
+        # A page of offers in a tenth of json.dumps' time: the sandbox shares the machine with the sync it serves.
+        body = orjson.dumps(payload)
+    except TypeError:  # what orjson does not write (an integer beyond 64 bits): the standard library
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     return SandboxResponse(status, {"Content-Type": JSON_TYPE, **(headers or {})}, body)
 
 

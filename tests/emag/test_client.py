@@ -109,6 +109,31 @@ def test_it_reads_a_page_with_a_json_post_and_basic_auth(client, mocked_response
     assert request.headers["Authorization"] == f"Basic {expected}"
 
 
+def test_it_reads_every_number_of_a_page_exactly_whichever_json_reader_takes_it(client, mocked_responses):
+    # Strings and small integers take orjson's path; a float, an integer beyond 64 bits (which
+    # orjson would turn into a float) and NaN (which orjson refuses) take the standard library's.
+    plain = {"id": 7, "sale_price": "84.0336", "stock": [{"warehouse_id": 1, "value": 3}], "name": "Lampă"}
+    deep_float = {"id": 8, "offer_details": {"extra": [{"weight": 1.25}]}}
+    huge = {"id": 2**70 + 1}
+    for record, expected in [
+        (plain, plain),
+        (deep_float, {"id": 8, "offer_details": {"extra": [{"weight": Decimal("1.25")}]}}),
+        (huge, {"id": 2**70 + 1}),
+    ]:
+        mocked_responses.reset()
+        script(mocked_responses, responses.POST, "product_offer/read", answer(body={**OK, "results": [record]}))
+        (read,) = client.read_offers(page=1)
+        assert read == expected
+        if record is deep_float:
+            assert isinstance(read["offer_details"]["extra"][0]["weight"], Decimal)  # 1.25 == Decimal("1.25")
+
+    mocked_responses.reset()
+    body = '{"isError": false, "messages": [], "errors": [], "results": [{"id": 9, "sale_price": NaN}]}'
+    script(mocked_responses, responses.POST, "product_offer/read", answer(body=body))
+    (record,) = client.read_offers(page=1)
+    assert record["sale_price"] != record["sale_price"]  # NaN, as the standard library reads it
+
+
 def test_it_refuses_a_page_size_emag_would_not_accept(client):
     with pytest.raises(ValueError):
         client.read_offers(page=1, per_page=101)

@@ -310,3 +310,27 @@ def test_the_id_set_remembers_ids_in_and_out_of_the_bitmap():
     assert 6 not in ids and 2**41 not in ids and "5" not in ids
     assert ids.add(5) is False and ids.add(7) is True
     assert len(ids) == 4
+
+
+def test_during_a_sync_the_cycle_collector_runs_less_often_and_its_threshold_comes_back_after(account, sandbox):
+    import gc
+
+    before = gc.get_threshold()
+    during = []
+
+    run = sync_offers(account, client=quick_client(account), progress=lambda run: during.append(gc.get_threshold()))
+
+    assert run.status == SyncRun.Status.COMPLETED
+    assert during and all(threshold[0] == sync_module.SYNC_GC_THRESHOLD for threshold in during)
+    assert gc.get_threshold() == before
+
+
+def test_the_collector_threshold_is_restored_only_when_the_last_of_several_syncs_ends():
+    import gc
+
+    before = gc.get_threshold()
+    with sync_module.fewer_gc_passes():
+        with sync_module.fewer_gc_passes():  # a second account syncing in the same process
+            assert gc.get_threshold()[0] == sync_module.SYNC_GC_THRESHOLD
+        assert gc.get_threshold()[0] == sync_module.SYNC_GC_THRESHOLD
+    assert gc.get_threshold() == before

@@ -54,22 +54,6 @@ def test_a_second_run_over_the_same_awkward_text_finds_every_offer_unchanged(acc
     assert (again.created, again.updated, again.unchanged) == (0, 0, 250)
 
 
-def test_the_copy_text_of_each_value_is_what_the_column_parses(account):
-    from datetime import UTC, datetime
-    from decimal import Decimal
-
-    assert sync_module._copy_field(None) == "\\N"
-    assert sync_module._copy_field(True) == "t"
-    assert sync_module._copy_field(False) == "f"
-    assert sync_module._copy_field(12) == "12"
-    assert sync_module._copy_field(Decimal("84.0336")) == "84.0336"
-    assert sync_module._copy_field("a\tb\nc\rd\\e") == "a\\tb\\nc\\rd\\\\e"
-    moment = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
-    assert sync_module._copy_field(moment) == "2026-01-02T03:04:05.000006+00:00"
-    with pytest.raises(TypeError):
-        sync_module._copy_field(1.5)
-
-
 def test_a_first_sync_copies_new_offers_straight_in_and_falls_back_if_one_exists_after_all(
     account, sandbox, monkeypatch
 ):

@@ -76,7 +76,7 @@ def test_it_truncates_bodies_so_they_do_not_parse(clock):
     response = call(sb, "product_offer/read", {})
     full = json.dumps(Sandbox(seed=5, offers=250).catalogue("main")[:100], ensure_ascii=False)
     assert response.status == 200 and response.fault == "truncated" and not _is_json(response)
-    assert response.text.startswith('{"isError": false') and len(response.body) < len(full.encode())
+    assert response.text.startswith('{"isError":false') and len(response.body) < len(full.encode())
 
 
 def test_it_answers_html_instead_of_json_for_badjson(clock):
