@@ -10,6 +10,8 @@ Figures, each measured in a fresh worker process (so peak memory is that sync's 
   empty database, for MagFlow and for the baseline, and their ratio;
 - the re-run over the unchanged catalogue (MagFlow writes no offer row);
 - peak resident memory of the worker (ru_maxrss), to show it does not grow with the catalogue;
+- where the CPU goes (Linux): the seconds the worker, PostgreSQL and the sandbox spent on each sync,
+  and the rate their sum allows on this machine's cores however well the work overlaps;
 - with eMAG's limits on (sandbox and MagFlow's limiter): 10,000 offers of one account against the
   34 s the limit allows (3 requests/s: a count, 100 pages, a count), and main and FBE together.
 
@@ -42,6 +44,7 @@ RATE_LIMITED_OFFERS = 10_000
 RATE_LIMITED_FLOOR_SECONDS = 34.0
 TARGET_RATIO = 10.0
 TARGET_RATE = 2500.0
+CORES = os.cpu_count() or 1
 SANDBOX_SEED = 7
 CREDENTIALS = {
     "main": ("main@sandbox.magflow.local", "sandbox-main-secret"),
@@ -76,6 +79,7 @@ def worker(args: argparse.Namespace) -> None:
         accounts.append(account)
 
     started = time.perf_counter()
+    cpu_started = _own_cpu_seconds()
     if args.strategy == "magflow":
         runs = run_magflow(accounts, args.max_pages)
         seconds = time.perf_counter() - started
@@ -95,10 +99,44 @@ def worker(args: argparse.Namespace) -> None:
     result.update(
         {
             "seconds": seconds,
+            "cpu_seconds": _own_cpu_seconds() - cpu_started,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
     )
     print("RESULT " + json.dumps(result))
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process and its reaped children, from /proc (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU of every PostgreSQL process of this machine (the server, its backends, autovacuum), from /proc."""
+    if not os.path.isdir("/proc"):
+        return None
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as comm:
+                if not comm.read().startswith("postgres"):
+                    continue
+        except OSError:
+            continue
+        total += process_cpu_seconds(int(entry)) or 0.0
+    return total
 
 
 def run_magflow(accounts: list, max_pages: int | None) -> list:
@@ -246,6 +284,27 @@ def run_worker(
     raise RuntimeError(f"worker {strategy} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
+def run_measured(strategy: str, accounts: str, sandbox: SandboxProcess) -> dict:
+    """run_worker, plus the CPU its sync cost the worker, PostgreSQL and the sandbox (Linux; else "cpu" is None).
+
+    The three share the machine's cores, so their sum over the cores bounds the rate this
+    machine can reach however well the work overlaps.
+    """
+    sandbox_before, postgres_before = process_cpu_seconds(sandbox.process.pid), postgres_cpu_seconds()
+    result = run_worker(strategy, accounts, sandbox.base_url)
+    sandbox_after, postgres_after = process_cpu_seconds(sandbox.process.pid), postgres_cpu_seconds()
+    result["cpu"] = None
+    if None not in (sandbox_before, sandbox_after, postgres_before, postgres_after):
+        cpu = {
+            "worker": result["cpu_seconds"],
+            "postgres": postgres_after - postgres_before,
+            "sandbox": sandbox_after - sandbox_before,
+        }
+        cpu["total"] = sum(cpu.values())
+        result["cpu"] = cpu
+    return result
+
+
 def rate(result: dict) -> float:
     return result["offers"] / result["seconds"] if result["seconds"] else 0.0
 
@@ -254,18 +313,20 @@ def orchestrate(args: argparse.Namespace) -> None:
     print(f"# Sync benchmark — {machine()}", flush=True)
     create_database(DATABASE_URL, drop=True)
     rows = []
+    cpu_rows: list[list] = []
     summary = []
     for size in args.sizes:
         sandbox = SandboxProcess(size, rate_limited=False)
         try:
             reset_database()
-            first = run_worker("magflow", "main=main", sandbox.base_url)
-            again = run_worker("magflow", "main=main", sandbox.base_url)
+            first = run_measured("magflow", "main=main", sandbox)
+            again = run_measured("magflow", "main=main", sandbox)
             reset_database()
             cap = min(size, BASELINE_CAP)
             baseline = run_worker("baseline", "main=main", sandbox.base_url, max_pages=-(-cap // 100))
         finally:
             sandbox.stop()
+        printed = len(summary)
         ratio = rate(first) / rate(baseline) if rate(baseline) else float("inf")
         note = "" if baseline["offers"] == size else f" (first {baseline['offers']:,} offers)"
         summary += [
@@ -277,7 +338,26 @@ def orchestrate(args: argparse.Namespace) -> None:
             f"re-run {size:,} unchanged offers: {rate(again):,.0f} offers/s ({again['seconds']:.1f} s), "
             f"{again['written']} offers written, {again['unchanged']:,} unchanged",
         ]
-        for line in summary[-4:]:
+        for result, label in ((first, "sync"), (again, "re-run")):
+            if result.get("cpu") is not None:
+                cpu = result["cpu"]
+                summary.append(
+                    f"{label} {size:,} offers, CPU: worker {cpu['worker']:.1f} s, PostgreSQL {cpu['postgres']:.1f} s, "
+                    f"sandbox {cpu['sandbox']:.1f} s = {cpu['total']:.1f} s on {CORES} cores: at most "
+                    f"{size / (cpu['total'] / CORES):,.0f} offers/s here with every core busy"
+                )
+                cpu_rows.append(
+                    [
+                        f"{size:,} {'first sync' if label == 'sync' else 're-run'}",
+                        f"{cpu['worker']:.1f}",
+                        f"{cpu['postgres']:.1f}",
+                        f"{cpu['sandbox']:.1f}",
+                        f"{cpu['total']:.1f}",
+                        f"{cpu['total'] / result['seconds']:.2f}",
+                        f"{size / (cpu['total'] / CORES):,.0f}",
+                    ]
+                )
+        for line in summary[printed:]:
             print(line, flush=True)
         rows.append(
             [
@@ -342,6 +422,22 @@ def orchestrate(args: argparse.Namespace) -> None:
             rows,
         )
     )
+    if cpu_rows:
+        print()
+        print(
+            markdown_table(
+                [
+                    "CPU seconds of",
+                    "worker",
+                    "PostgreSQL",
+                    "sandbox",
+                    "total",
+                    "cores busy",
+                    f"offers/s ceiling on {CORES} cores",
+                ],
+                cpu_rows,
+            )
+        )
     if rl_rows:
         print()
         print(
