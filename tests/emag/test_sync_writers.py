@@ -144,3 +144,35 @@ def test_two_accounts_with_writers_each_end_with_their_own_offers(account, other
         assert set(Offer.objects.filter(account=seller).values_list("emag_id", flat=True)) <= set(
             truth_by_id(sandbox, seller.name)
         )
+
+
+def offer_table_rows_estimate() -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'emag_offer'::regclass")
+        return cursor.fetchone()[0]
+
+
+def test_a_sync_that_grows_the_offer_table_refreshes_its_planner_statistics_as_it_goes(account, sandbox, monkeypatch):
+    monkeypatch.setattr(sync_module, "SYNC_ANALYZE_ROWS", 300)
+    refreshes = []
+    refresh = sync_module._Engine._refresh_statistics
+
+    def counted(self):
+        refresh(self)
+        refreshes.append(offer_table_rows_estimate())
+
+    monkeypatch.setattr(sync_module._Engine, "_refresh_statistics", counted)
+    assert offer_table_rows_estimate() <= 0  # never analysed: the planner knows nothing of the table
+
+    first = sync_offers(account, client=quick_client(account))
+
+    assert first.status in SyncRun.SUCCESS_STATUSES, first.error_message
+    # After 300 new offers, then each time the table grew by half (at least 300): about 300, 600, 900 and
+    # 1,350 of the 1,900 stored, give or take a page (pages commit in any order on three writers).
+    assert 3 <= len(refreshes) <= 5
+    assert refreshes == sorted(refreshes) and refreshes[-1] >= 900
+    done = len(refreshes)
+
+    again = sync_offers(account, client=quick_client(account))  # only what the first run's faults left out
+
+    assert again.created < 300 and len(refreshes) == done
