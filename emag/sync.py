@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import F, Sum
@@ -501,6 +502,23 @@ def _copy_upsert(
             upsert += " RETURNING " + ", ".join(quote(column) for column in returning)
         cursor.execute(upsert)
         return cursor.fetchall() if returning else []
+
+
+def _copy_new_products(rows: list[tuple], skus: list[str]) -> list[tuple] | None:
+    """PostgreSQL: COPY products none of which existed when looked up straight into their table; (sku, id) of each.
+
+    A first sync's pages are all new products, and COPY into the table costs PostgreSQL about
+    half of staging them and upserting with ON CONFLICT. Products are shared by the accounts,
+    though, so another account's sync may store one of these SKUs in between: the unique index
+    then refuses the COPY, its savepoint is rolled back and None tells the caller to upsert
+    instead. Rows come sorted by SKU, as the upsert's, so two writers cannot deadlock.
+    """
+    try:
+        with transaction.atomic():
+            _copy_upsert(Product, PRODUCT_COLUMNS, rows, conflict=["sku"], update=[], direct=True)
+    except (IntegrityError, psycopg.errors.UniqueViolation):
+        return None
+    return list(Product.objects.filter(sku__in=skus).order_by().values_list("sku", "pk"))
 
 
 # The staging tables each database session holds for sure (created and committed), by psycopg connection.
@@ -1287,14 +1305,19 @@ class _Engine:
             if sku not in known or known[sku][1] != parsed.product_hash
         ]
         if stale and connection.vendor == "postgresql":
-            returned = _copy_upsert(
-                Product,
-                PRODUCT_COLUMNS,
-                [(*(parsed.product[name] for name in PRODUCT_COLUMNS[:-2]), now, now) for parsed in stale],
-                conflict=["sku"],
-                update=[*PRODUCT_FIELDS, "updated_at"],
-                returning=["sku", "id"],
-            )
+            rows = [(*(parsed.product[name] for name in PRODUCT_COLUMNS[:-2]), now, now) for parsed in stale]
+            returned = None
+            if not any(parsed.sku in known for parsed in stale):
+                returned = _copy_new_products(rows, [parsed.sku for parsed in stale])
+            if returned is None:
+                returned = _copy_upsert(
+                    Product,
+                    PRODUCT_COLUMNS,
+                    rows,
+                    conflict=["sku"],
+                    update=[*PRODUCT_FIELDS, "updated_at"],
+                    returning=["sku", "id"],
+                )
             known.update({sku: (pk, "") for sku, pk in returned})
         elif stale:
             Product.objects.bulk_create(

@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Sum
 
 from emag import sync as sync_module
-from emag.models import Offer, SyncError, SyncPage, SyncRun
+from emag.models import Offer, Product, SyncError, SyncPage, SyncRun
 from emag.sync import sync_offers
 from tests.emag import test_sync_faults as faults
 from tests.emag.sync_helpers import assert_offer_matches, quick_client, truth_by_id
@@ -176,3 +176,41 @@ def test_a_sync_that_grows_the_offer_table_refreshes_its_planner_statistics_as_i
     again = sync_offers(account, client=quick_client(account))  # only what the first run's faults left out
 
     assert again.created < 300 and len(refreshes) == done
+
+
+def test_new_products_go_straight_in_and_one_stored_meanwhile_by_another_sync_makes_the_page_upsert(
+    account, sandbox, monkeypatch, caplog
+):
+    copy_upsert = sync_module._copy_upsert
+    direct_copies, raced = [], []
+
+    def another_sync_stores_a_product_first(model, columns, rows, **kwargs):
+        if model is Product and kwargs.get("direct"):
+            direct_copies.append(len(rows))
+            if len(direct_copies) == 3:
+                # Another account's sync commits one of this page's SKUs between its lookup and its COPY.
+                sku = rows[0][columns.index("sku")]
+                racer = threading.Thread(target=store_product_elsewhere, args=(sku,))
+                racer.start()
+                racer.join()
+                raced.append(sku)
+        return copy_upsert(model, columns, rows, **kwargs)
+
+    monkeypatch.setattr(sync_module, "_copy_upsert", another_sync_stores_a_product_first)
+    run = sync_offers(account, client=quick_client(account))
+
+    assert len(direct_copies) >= faults.OFFERS // 100 - 1  # a first sync's pages are all new products
+    assert run.status in SyncRun.SUCCESS_STATUSES, run.error_message
+    assert not SyncError.objects.filter(run=run, reason_code="database_error").exists()
+    assert "writing record by record" not in caplog.text  # the page upserted in bulk, not offer by offer
+    product = Product.objects.get(sku=raced[0])
+    assert product.name != "stored by another sync"  # the page's upsert gave it eMAG's values
+    assert product.offers.filter(account=account).count() == 1
+    assert Offer.objects.filter(account=account).count() == run.created
+
+
+def store_product_elsewhere(sku: str) -> None:
+    try:
+        Product.objects.create(sku=sku, name="stored by another sync")
+    finally:
+        connection.close()
