@@ -334,6 +334,8 @@ def is_sellable(
 
 
 def _checked_int(value: Any, name: str, *, minimum: int, maximum: int) -> int:
+    if type(value) is int and minimum <= value <= maximum:  # most values: no coercion (a bool is not an int here)
+        return value
     try:
         number = to_int(value)
     except (ValueError, TypeError) as exc:
@@ -354,6 +356,8 @@ def _int(record: dict, name: str) -> int:
 
 def _optional_int(record: dict, name: str, *, minimum: int, maximum: int) -> int | None:
     value = record.get(name)
+    if type(value) is int and minimum <= value <= maximum:
+        return value
     if value is None or value == "":
         return None
     return _checked_int(value, name, minimum=minimum, maximum=maximum)
@@ -361,13 +365,16 @@ def _optional_int(record: dict, name: str, *, minimum: int, maximum: int) -> int
 
 def _text(record: dict, name: str, max_length: int | None, *, required: bool = False) -> str:
     value = record.get(name)
-    if value is None:
+    if type(value) is str:
+        text = value.strip()
+    elif value is None:
         if required:
             raise _Refused(Reason.MISSING_FIELD, f"the record has no {name}")
         return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    elif isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _Refused(Reason.INVALID_VALUE, f"{name}: expected text, got {type(value).__name__}")
-    text = str(value).strip()
+    else:
+        text = str(value).strip()
     if "\x00" in text:
         # PostgreSQL refuses NUL in text columns; better a clear rejection than a failed page.
         raise _Refused(Reason.INVALID_VALUE, f"{name} contains a NUL character")
