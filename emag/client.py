@@ -16,6 +16,7 @@ EMAG_MAX_TRIES times in all; permanent ones (credentials, IP whitelist, business
 refusals) are raised at once.
 """
 
+import copy
 import email.utils
 import json
 import logging
@@ -264,6 +265,19 @@ class EmagClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def twin(self) -> "EmagClient":
+        """A client like this one (same account, run, settings and class) for another thread.
+
+        It has its own connection pool and figures (`stats`); the account's rate limiter is
+        the same one, as for any client of the account.
+        """
+        other = copy.copy(self)
+        other.stats = ClientStats()
+        other._session = requests.Session()
+        other._session.headers.update(self._session.headers)
+        other._session.proxies.update(self._session.proxies)
+        return other
 
     def __enter__(self) -> "EmagClient":
         return self

@@ -67,7 +67,7 @@ from django.db.models import F, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from emag.client import EmagAuthError, EmagClient, EmagError, EmagIPNotAllowed
+from emag.client import ClientStats, EmagAuthError, EmagClient, EmagError, EmagIPNotAllowed
 from emag.locks import AccountLock
 from emag.models import Offer, Product, SellerAccount, SyncError, SyncPage, SyncRun
 from emag.parsing import ParsedOffer, Reason, Rejection, parse_offer, record_excerpt
@@ -651,53 +651,79 @@ class _Heartbeat(threading.Thread):
 
 
 class PageReader:
-    """Reads pages for the engine; with `prefetch`, the next page is read while the current one is written.
+    """Reads pages for the engine; with `prefetch`, the next pages are read while the current one is written.
 
-    One background thread makes every eMAG call (the client is not shared between threads
-    at the same moment), so calls stay sequential and within the rate limit; only their
-    waiting overlaps the database work. A page is read ahead only when the caller knows
-    it exists, so no request is wasted. The thread's own connection (ApiCall rows, the
-    limiter) is closed with it. Used on PostgreSQL only: SQLite serialises writers anyway.
+    Each of `threads` background threads has its own client (the first is the engine's; the
+    others are its twins, with their own connections and figures) and makes its eMAG calls one
+    after another; pages go to the threads in turn. With two, one thread's request waits for
+    eMAG while the other parses the page before, and every request still goes through the
+    account's rate limiter, which all of them share. A page is read ahead only when the
+    caller knows it exists, so no request is wasted. Each thread's own database connection
+    (ApiCall rows, the limiter) is closed with it. Used on PostgreSQL only: SQLite
+    serialises writers anyway.
     """
 
-    def __init__(self, client: EmagClient, page_size: int, *, prefetch: bool) -> None:
-        self.client = client
+    def __init__(self, client: EmagClient, page_size: int, *, prefetch: bool, threads: int = 1) -> None:
+        self.clients = [client]
         self.page_size = page_size
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-reader") if prefetch else None
+        self.executors: list[ThreadPoolExecutor] = []
+        if prefetch:
+            self.clients += [client.twin() for _ in range(max(1, threads) - 1)]
+            self.executors = [
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sync-reader-{number}")
+                for number in range(len(self.clients))
+            ]
         self.pending: dict[int, Future] = {}
+
+    @property
+    def prefetching(self) -> bool:
+        return bool(self.executors)
 
     def read(
         self, page: int, lookahead: int | Iterable[int] | None = None
     ) -> tuple[list, list[ParsedOffer | Rejection]]:
-        """The page's raw records and their parse (done by the reader's thread while the caller writes)."""
+        """The page's raw records and their parse (done by a reader's thread while the caller writes)."""
         future = self.pending.pop(page, None)
-        if self.executor is None:
-            return self._fetch(page)
+        if not self.executors:
+            return self._fetch(self.clients[0], page)
         if future is None:
-            future = self.executor.submit(self._fetch, page)
+            future = self._submit(page)
         for ahead in [lookahead] if isinstance(lookahead, int) else lookahead or ():
             if ahead not in self.pending:
-                self.pending[ahead] = self.executor.submit(self._fetch, ahead)
+                self.pending[ahead] = self._submit(ahead)
         return future.result()
 
-    def _fetch(self, page: int) -> tuple[list, list[ParsedOffer | Rejection]]:
-        records = self.client.read_offers(page=page, per_page=self.page_size)
+    def _submit(self, page: int) -> Future:
+        number = page % len(self.executors)
+        return self.executors[number].submit(self._fetch, self.clients[number], page)
+
+    def _fetch(self, client: EmagClient, page: int) -> tuple[list, list[ParsedOffer | Rejection]]:
+        records = client.read_offers(page=page, per_page=self.page_size)
         return records, [parse_offer(record) for record in records]
 
     def call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
-        """Any other client call, made by the reader's thread so the client is never used by two at once."""
-        if self.executor is None:
+        """Another call of the engine's client, made by the first reader's thread (the client's own)."""
+        if not self.executors:
             return method(**kwargs)
-        return self.executor.submit(method, **kwargs).result()
+        return self.executors[0].submit(method, **kwargs).result()
+
+    def stats(self) -> ClientStats:
+        """The figures of every reader's client together."""
+        total = ClientStats()
+        for client in self.clients:
+            for name in ("requests", "retries", "throttled", "wait_seconds", "backoff_seconds"):
+                setattr(total, name, getattr(total, name) + getattr(client.stats, name))
+        return total
 
     def close(self) -> None:
-        if self.executor is None:
-            return
         for future in self.pending.values():
             future.cancel()
         self.pending.clear()
-        self.executor.submit(connections.close_all).result()
-        self.executor.shutdown(wait=True)
+        for executor in self.executors:
+            executor.submit(connections.close_all).result()
+            executor.shutdown(wait=True)
+        for twin in self.clients[1:]:
+            twin.close()
 
 
 class PageWriters:
@@ -839,10 +865,11 @@ class _Engine:
                 self.client,
                 self.page_size,
                 prefetch=connection.vendor == "postgresql" and not connection.in_atomic_block,
+                threads=settings.SYNC_READERS,
             )
             self._load_prefix()
             _prepare_stages()
-            if self.reader.executor is not None and settings.SYNC_WRITERS > 1:
+            if self.reader.prefetching and settings.SYNC_WRITERS > 1:
                 self.writers = PageWriters(self._store_page, settings.SYNC_WRITERS)
             self._sync()
         except ClaimLost:
@@ -1166,6 +1193,20 @@ class _Engine:
             (time.monotonic() - started) * 1000,
         )
 
+    def _take_client_figures(self) -> None:
+        """The run's request figures: those it started with plus what this process's clients counted."""
+        if self.reader is not None:
+            stats = self.reader.stats()
+        elif self.client is not None:
+            stats = self.client.stats
+        else:
+            return
+        run = self.run
+        run.requests_made = self.base_stats[0] + stats.requests
+        run.retries = self.base_stats[1] + stats.retries
+        run.throttled = self.base_stats[2] + stats.throttled
+        run.rate_limit_wait_seconds = round(self.base_stats[3] + stats.wait_seconds, 3)
+
     def _save_progress(self, page: PageResult | None = None, committed_through: int | None = None) -> None:
         """The run's heartbeat, request figures and a stored page's counts (inside that page's transaction).
 
@@ -1173,12 +1214,7 @@ class _Engine:
         commit pages in any order); figures that only grow are never written back smaller.
         """
         run = self.run
-        stats = self.client.stats if self.client is not None else None
-        if stats is not None:
-            run.requests_made = self.base_stats[0] + stats.requests
-            run.retries = self.base_stats[1] + stats.retries
-            run.throttled = self.base_stats[2] + stats.throttled
-            run.rate_limit_wait_seconds = round(self.base_stats[3] + stats.wait_seconds, 3)
+        self._take_client_figures()
         # (column, how, value): "set" it, keep the "max" of the row's and this one, or "add" to the row's.
         terms: list[tuple[str, str, Any]] = [("heartbeat_at", "set", timezone.now())]
         terms += [(name, "max", getattr(run, name)) for name in _GROWING_FIGURES]
@@ -1472,12 +1508,7 @@ class _Engine:
                 notes, full_read, deactivated, deactivation_ran = "", False, 0, False
         run = self.run
         now = timezone.now()
-        stats = self.client.stats if self.client is not None else None
-        if stats is not None:
-            run.requests_made = self.base_stats[0] + stats.requests
-            run.retries = self.base_stats[1] + stats.retries
-            run.throttled = self.base_stats[2] + stats.throttled
-            run.rate_limit_wait_seconds = round(self.base_stats[3] + stats.wait_seconds, 3)
+        self._take_client_figures()
         with transaction.atomic():
             saved = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING, worker=self.token).update(
                 status=status,

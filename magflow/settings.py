@@ -224,6 +224,8 @@ SYNC_MAX_CONSECUTIVE_FAILED_PAGES = env.int("SYNC_MAX_CONSECUTIVE_FAILED_PAGES",
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=3)
 # Threads (each with its own database connection) that store pages while the next ones are read (PostgreSQL).
 SYNC_WRITERS = env.int("SYNC_WRITERS", default=2)
+# Threads (each with its own eMAG client) that read and parse pages ahead, in turn (PostgreSQL).
+SYNC_READERS = env.int("SYNC_READERS", default=2)
 SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=90)
 API_CALL_RETENTION_DAYS = env.int("API_CALL_RETENTION_DAYS", default=14)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -16,7 +16,7 @@ from emag.models import Offer, Product, SyncError, SyncPage, SyncRun
 from emag.sync import sync_offers
 from tests.emag import test_sync_faults as faults
 from tests.emag.sync_helpers import assert_offer_matches, quick_client, truth_by_id
-from tests.reliability.conftest import advisory_locks_held
+from tests.reliability.conftest import advisory_locks_held, assert_within_emag_limits, busiest_windows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -214,3 +214,26 @@ def store_product_elsewhere(sku: str) -> None:
         Product.objects.create(sku=sku, name="stored by another sync")
     finally:
         connection.close()
+
+
+def test_two_readers_read_pages_in_turn_and_together_stay_within_emags_limits(account, sandbox, settings, monkeypatch):
+    settings.EMAG_RATE_LIMIT_ENABLED = True
+    settings.SYNC_READERS = 2
+    sandbox.set_rate_limit(True)
+    readers = {}
+    read_offers = sync_module.EmagClient.read_offers
+
+    def spy(self, page=1, **kwargs):
+        readers[page] = (threading.current_thread().name, id(self))
+        return read_offers(self, page=page, **kwargs)
+
+    monkeypatch.setattr(sync_module.EmagClient, "read_offers", spy)
+    run = sync_offers(account, client=quick_client(account))
+
+    assert run.status == SyncRun.Status.COMPLETED_WITH_REJECTIONS, run.error_message
+    assert_counts_reconcile(run, pages=faults.OFFERS // 100)
+    assert len({thread for thread, _ in readers.values()}) == 2  # two threads, each with its own client
+    assert len({client for _, client in readers.values()}) == 2
+    assert busiest_windows(sandbox.request_log, account="main")[("main", "other")][0] == 3  # at the limit, not over
+    assert_within_emag_limits(sandbox.request_log, account="main")
+    assert run.requests_made == len(sandbox.request_log)  # both clients' requests are counted
