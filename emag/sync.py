@@ -1161,7 +1161,7 @@ class _Engine:
         that was empty when they were last taken say the account has a few dozen rows, so the
         planner reads every one of the account's rows instead of probing the unique index: a
         first sync into an empty table then slows down as it grows (10 ms per page at 10,000
-        offers, 100 at 100,000), and autovacuum looks at most once a minute. So the run refreshes
+        offers, and growing with the table), and autovacuum looks at most once a minute. So the run refreshes
         them itself, each time it has grown the table by half (at least SYNC_ANALYZE_ROWS offers):
         about ten times in a first sync of 100,000, never in a sync that creates few.
         """
@@ -1169,7 +1169,10 @@ class _Engine:
             return False
         if self.rows_at_analyze is None:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'emag_offer'::regclass")
+                cursor.execute(
+                    "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [Offer._meta.db_table],
+                )
                 self.rows_at_analyze = cursor.fetchone()[0]
         if self.created_since_analyze < max(SYNC_ANALYZE_ROWS, self.rows_at_analyze // 2):
             return False
@@ -1182,7 +1185,7 @@ class _Engine:
         started = time.monotonic()
         try:
             with transaction.atomic(), connection.cursor() as cursor:  # a savepoint inside a caller's transaction
-                cursor.execute("ANALYZE emag_offer (account_id, emag_id)")
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(Offer._meta.db_table)} (account_id, emag_id)")
         except DatabaseError as exc:  # statistics are an optimisation: the run goes on without them
             logger.warning("sync run #%s: could not refresh the offer table's statistics: %s", self.run.pk, exc)
             return
