@@ -330,8 +330,8 @@ def orchestrate(args: argparse.Namespace) -> None:
         ratio = rate(first) / rate(baseline) if rate(baseline) else float("inf")
         note = "" if baseline["offers"] == size else f" (first {baseline['offers']:,} offers)"
         summary += [
-            f"sync {size:,} offers: MagFlow {rate(first):,.0f} offers/s ({first['seconds']:.1f} s, "
-            f"status {first['statuses'][0]}, peak RSS {first['peak_rss_mb']:.0f} MB)",
+            f"sync {size:,} offers: MagFlow {rate(first):,.0f} offers/s (target >= {TARGET_RATE:,.0f}; "
+            f"{first['seconds']:.1f} s, status {first['statuses'][0]}, peak RSS {first['peak_rss_mb']:.0f} MB)",
             f"sync {size:,} offers: baseline {rate(baseline):,.0f} offers/s{note} "
             f"(peak RSS {baseline['peak_rss_mb']:.0f} MB)",
             f"sync {size:,} offers: MagFlow / baseline = {ratio:.1f}x (target >= {TARGET_RATIO:.0f}x)",

@@ -356,8 +356,6 @@ def _int(record: dict, name: str) -> int:
 
 def _optional_int(record: dict, name: str, *, minimum: int, maximum: int) -> int | None:
     value = record.get(name)
-    if type(value) is int and minimum <= value <= maximum:
-        return value
     if value is None or value == "":
         return None
     return _checked_int(value, name, minimum=minimum, maximum=maximum)

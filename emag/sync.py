@@ -56,7 +56,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -709,11 +709,9 @@ class PageReader:
 
     def stats(self) -> ClientStats:
         """The figures of every reader's client together."""
-        total = ClientStats()
-        for client in self.clients:
-            for name in ("requests", "retries", "throttled", "wait_seconds", "backoff_seconds"):
-                setattr(total, name, getattr(total, name) + getattr(client.stats, name))
-        return total
+        return ClientStats(
+            *(sum(getattr(client.stats, figure.name) for client in self.clients) for figure in fields(ClientStats))
+        )
 
     def close(self) -> None:
         for future in self.pending.values():
