@@ -100,8 +100,10 @@ class SellerAccount(models.Model):
 class Product(models.Model):
     """The seller's catalogue item, keyed by SKU; shared by the offers of every account."""
 
-    sku = models.CharField("SKU", max_length=64, unique=True, help_text="eMAG part_number.")
-    part_number_key = models.CharField("PNK", max_length=32, blank=True, db_index=True)
+    # Unique through Meta.constraints, not unique=True: on PostgreSQL that would add a second index
+    # (varchar_pattern_ops, for LIKE 'prefix%') that no query uses and every new product pays for.
+    sku = models.CharField("SKU", max_length=64, help_text="eMAG part_number.")
+    part_number_key = models.CharField("PNK", max_length=32, blank=True)
     name = models.CharField(max_length=255, blank=True)
     brand = models.CharField(max_length=255, blank=True)
     description = models.TextField(blank=True)
@@ -111,7 +113,7 @@ class Product(models.Model):
     warranty = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Months.")
     eans = models.JSONField(default=list, blank=True)
     # The EANs space-joined, for a search that works the same on SQLite and PostgreSQL.
-    ean_text = models.CharField(max_length=512, blank=True, db_index=True)
+    ean_text = models.CharField(max_length=512, blank=True)
     images = models.JSONField(default=list, blank=True)
     characteristics = models.JSONField(default=list, blank=True)
     family = models.JSONField(null=True, blank=True)
@@ -121,7 +123,14 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["sku"]
-        indexes = [models.Index(fields=["name"], name="product_name_idx")]
+        constraints = [models.UniqueConstraint(fields=["sku"], name="product_unique_sku")]
+        # Plain B-trees for equality (the admin's exact SKU/PNK/EAN lookup); the searches that match
+        # anywhere in the text use the trigram indexes of migration 0004.
+        indexes = [
+            models.Index(fields=["name"], name="product_name_idx"),
+            models.Index(fields=["part_number_key"], name="product_pnk_idx"),
+            models.Index(fields=["ean_text"], name="product_ean_idx"),
+        ]
 
     def __str__(self):
         return f"{self.sku} {self.name}".strip()
@@ -135,7 +144,8 @@ class Offer(models.Model):
         ACTIVE = 1, "Active"
         END_OF_LIFE = 2, "End of life"
 
-    account = models.ForeignKey(SellerAccount, on_delete=models.PROTECT, related_name="offers")
+    # No index of its own: every index below that starts with the account serves it.
+    account = models.ForeignKey(SellerAccount, on_delete=models.PROTECT, related_name="offers", db_index=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="offers")
     emag_id = models.BigIntegerField("eMAG id", help_text="The seller's product id on this account.")
     emag_offer_id = models.BigIntegerField(null=True, blank=True, help_text="eMAG's internal offer id.")
