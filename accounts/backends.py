@@ -14,25 +14,36 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router
 
 
-def _permissions_sql(for_superuser: bool) -> str:
+def _tables() -> tuple[str, str, str, str, str]:
     user_model = get_user_model()
-    permission = Permission._meta.db_table
-    content_type = ContentType._meta.db_table
-    select = (
-        f"SELECT ct.app_label, p.codename FROM {permission} p "  # noqa: S608 - table names from the models, no input
-        f"JOIN {content_type} ct ON ct.id = p.content_type_id"
-    )
-    if for_superuser:
-        return select
-    user_permissions = user_model._meta.get_field("user_permissions").remote_field.through._meta.db_table
-    user_groups = user_model._meta.get_field("groups").remote_field.through._meta.db_table
-    group_permissions = Group._meta.get_field("permissions").remote_field.through._meta.db_table
     return (
-        f"{select} WHERE p.id IN ("  # noqa: S608 - table names from the models, no input
-        f"SELECT up.permission_id FROM {user_permissions} up WHERE up.user_id = %s "
-        f"UNION SELECT gp.permission_id FROM {group_permissions} gp "
-        f"JOIN {user_groups} ug ON ug.group_id = gp.group_id WHERE ug.user_id = %s)"
+        Permission._meta.db_table,
+        ContentType._meta.db_table,
+        user_model._meta.get_field("user_permissions").remote_field.through._meta.db_table,
+        user_model._meta.get_field("groups").remote_field.through._meta.db_table,
+        Group._meta.get_field("permissions").remote_field.through._meta.db_table,
     )
+
+
+def permission_ids_sql(user: str) -> str:
+    """`FROM … WHERE …` of the permissions (p) and their content types (ct) that `user` holds, directly
+    or through a group. `user`: an SQL expression for the user's id (`%s`, or a column)."""
+    permission, content_type, user_permissions, user_groups, group_permissions = _tables()
+    # Table names from the models, `user` from our code: no input reaches this text.
+    return (
+        f"FROM {permission} p JOIN {content_type} ct ON ct.id = p.content_type_id WHERE p.id IN ("  # noqa: S608
+        f"SELECT up.permission_id FROM {user_permissions} up WHERE up.user_id = {user} "
+        f"UNION SELECT gp.permission_id FROM {group_permissions} gp "
+        f"JOIN {user_groups} ug ON ug.group_id = gp.group_id WHERE ug.user_id = {user})"
+    )
+
+
+def _permissions_sql(for_superuser: bool) -> str:
+    permission, content_type, *_ = _tables()
+    if for_superuser:
+        every = f"FROM {permission} p JOIN {content_type} ct ON ct.id = p.content_type_id"
+        return f"SELECT ct.app_label, p.codename {every}"  # noqa: S608 - table names from the models, no input
+    return f"SELECT ct.app_label, p.codename {permission_ids_sql('%s')}"  # noqa: S608 - table names from the models
 
 
 class PermissionBackend(ModelBackend):

@@ -1,5 +1,6 @@
 """The OpenAPI schema class: drf-spectacular's, plus the error answers every operation can give."""
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny
@@ -40,3 +41,9 @@ class AutoSchema(SpectacularAutoSchema):
                 response = OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
                 responses[code] = self._get_response_for_code(response, code, direction=direction)
         return responses
+
+
+class JWTScheme(SimpleJWTScheme):
+    """Our JWTAuthentication (accounts/authentication.py) is simplejwt's: the same bearer scheme in the schema."""
+
+    target_class = "accounts.authentication.JWTAuthentication"

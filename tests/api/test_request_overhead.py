@@ -4,12 +4,15 @@ Each is done once where it can be (per class) and fresh where it must be (per re
 
 import django_filters
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.authentication import JWTAuthentication
 from accounts.backends import PermissionBackend
 from accounts.models import User
 from emag.api import fast
@@ -55,6 +58,67 @@ def test_an_inactive_user_holds_no_permission(viewer):
     viewer.is_active = False
     assert PermissionBackend().get_all_permissions(viewer) == set()
     assert not viewer.has_perm("emag.view_offer")
+
+
+on_postgresql = pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="the one-query path is PostgreSQL's; other databases take simplejwt's",
+)
+
+
+@on_postgresql
+def test_an_api_request_reads_its_user_and_their_permissions_in_one_query(api_client, viewer, account):
+    make_offer(account, "O-1")
+    bearer(api_client, viewer)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert api_client.get("/api/v1/emag/offers/").status_code == 200
+
+    about_users = [
+        q["sql"] for q in captured.captured_queries if "accounts_user" in q["sql"] or "auth_permission" in q["sql"]
+    ]
+    assert len(about_users) == 1
+    assert "auth_permission" in about_users[0] and "accounts_user" in about_users[0]
+
+
+def test_the_token_gives_the_same_user_and_permissions_as_django_for_every_role(viewer, operator, admin_user):
+    superuser = User.objects.create_superuser("root@example.com", "pw-123456789")
+    for user in (viewer, operator, admin_user, superuser):
+        authenticated = JWTAuthentication().get_user(AccessToken.for_user(user))
+        reference = User.objects.get(pk=user.pk)
+
+        assert [getattr(authenticated, f.attname) for f in User._meta.concrete_fields] == [
+            getattr(reference, f.attname) for f in User._meta.concrete_fields
+        ]
+        assert authenticated.get_all_permissions() == reference.get_all_permissions()
+        assert authenticated.has_perm("emag.start_sync") == reference.has_perm("emag.start_sync")
+        assert not authenticated._state.adding and authenticated._state.db == "default"
+
+
+def test_a_token_of_a_deactivated_or_deleted_user_is_refused_with_a_401(api_client, viewer, operator):
+    bearer(api_client, viewer)
+    viewer.is_active = False
+    viewer.save()
+    assert api_client.get("/api/v1/emag/offers/").status_code == 401
+
+    bearer(api_client, operator)
+    operator.delete()
+    response = api_client.get("/api/v1/emag/offers/")
+    assert response.status_code == 401
+    assert "error" in response.json()
+
+
+def test_a_signed_token_without_a_usable_user_id_is_refused_with_a_401(api_client, viewer):
+    for user_id in ("not-a-number", None):
+        token = AccessToken.for_user(viewer)
+        if user_id is None:
+            del token["user_id"]
+        else:
+            token["user_id"] = user_id
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = api_client.get("/api/v1/emag/offers/")
+        assert response.status_code == 401, response.content
+        assert "error" in response.json()
 
 
 def test_a_role_taken_away_is_refused_on_the_very_next_request(api_client, viewer, account):
