@@ -13,7 +13,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import smart_split, unescape_string_literal
 
+from emag import selectors
 from emag.admin.common import (
     LOW_STOCK,
     OFFER_VALIDATION_STATUSES,
@@ -191,7 +193,13 @@ class OfferAdmin(ReadOnlyAdmin):
                 ids.update(queryset.filter(**lookup).values_list("pk", flat=True)[:1000])
             if ids:
                 return queryset.filter(pk__in=ids), False
-        return super().get_search_results(request, queryset, search_term)
+        # Django's own terms (words, or "quoted phrases") and rows, found through the trigram indexes
+        # (selectors.search_offers) instead of Django's LIKE over every offer and its product.
+        terms = [
+            unescape_string_literal(bit) if bit.startswith(('"', "'")) and bit[0] == bit[-1] else bit
+            for bit in smart_split(search_term)
+        ]
+        return selectors.search_offers(queryset, [term for term in terms if term]), False
 
     @admin.display(description="SKU", ordering="product__sku")
     def sku(self, obj: Offer) -> str:

@@ -1,8 +1,6 @@
 """Query-parameter filters of the list endpoints (django-filter)."""
 
 import copy
-import operator
-from functools import reduce
 
 import django_filters
 from django import forms
@@ -15,6 +13,7 @@ from rest_framework.filters import SearchFilter
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from emag import selectors
 from emag.models import Offer, Product, SellerAccount, SyncError, SyncRun
 
 
@@ -198,34 +197,8 @@ class SyncErrorFilter(FilterSet):
 
 
 class OfferSearchFilter(SearchFilter):
-    """DRF's `search` on offers (each term in the product's SKU, name or EAN, or the offer's PNK; any
-    case, anywhere): the same rows, found in a way PostgreSQL's trigram indexes (migration 0004) serve.
-
-    DRF's own query ORs `UPPER(col) LIKE` over two joined tables, which no index can serve: every
-    search read all the offers and their products (~220 ms at 100,000 offers). Here the products
-    matching a term come first, from their trigram indexes. When they are few (a SKU, an EAN), their
-    ids go into the offers query as a list, which PostgreSQL answers from the offers' product index;
-    when they are many (a word of many names), as a subquery, which lets it walk the offers in the
-    page's order and stop at the page's end. Either way a few ms. On that walk the offers whose PNK
-    matches come from a subquery too (their trigram index, then one hash probe per offer walked),
-    not from `UPPER(pnk) LIKE` on every offer walked: about 1.5 ms less per search at 100,000 offers.
-    """
-
-    product_fields = ("sku", "name", "ean_text")
-    offer_fields = ("part_number_key",)
-    few_products = 200
+    """DRF's `search` on offers, with DRF's terms and rows, found through the trigram indexes
+    (selectors.search_offers)."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: APIView) -> QuerySet:
-        for term in self.get_search_terms(request):
-            products = Product.objects.filter(
-                reduce(operator.or_, (Q(**{f"{field}__icontains": term}) for field in self.product_fields))
-            ).order_by()
-            ids = list(products.values_list("pk", flat=True)[: self.few_products + 1])
-            on_offer = [Q(**{f"{field}__icontains": term}) for field in self.offer_fields]
-            if len(ids) <= self.few_products:
-                in_products = Q(product__in=ids)
-            else:
-                in_products = Q(product__in=products.values("pk"))
-                on_offer = [Q(pk__in=Offer.objects.filter(reduce(operator.or_, on_offer)).order_by().values("pk"))]
-            queryset = queryset.filter(reduce(operator.or_, [in_products, *on_offer]))
-        return queryset
+        return selectors.search_offers(queryset, self.get_search_terms(request))

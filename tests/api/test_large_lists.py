@@ -4,8 +4,8 @@ import pytest
 from django.core.cache import cache
 from django.db.models import Q
 
+from emag import selectors
 from emag.api import pagination
-from emag.api.filters import OfferSearchFilter
 from emag.models import Offer
 from tests.api.conftest import bearer, make_offer
 
@@ -94,7 +94,7 @@ def _drf_search(term: str) -> set[int]:
 @pytest.mark.parametrize("few_products", [200, 0], ids=["matching products as a list", "as a subquery"])
 @pytest.mark.parametrize("term", ["lampa", "LAMPA", "lmp-", "0000000024", "dlampa", "lampa birou", "nothing", "a"])
 def test_search_matches_what_drf_matched(api_client, viewer, searchable, term, few_products, monkeypatch):
-    monkeypatch.setattr(OfferSearchFilter, "few_products", few_products)
+    monkeypatch.setattr(selectors, "OFFER_SEARCH_FEW_PRODUCTS", few_products)
     body = bearer(api_client, viewer).get("/api/v1/emag/offers/", {"search": term, "page_size": 200}).json()
     assert {row["id"] for row in body["results"]} == _drf_search(term)
     assert body["count"] == len(body["results"])
