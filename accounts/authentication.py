@@ -9,7 +9,8 @@ and the errors are simplejwt's own; other databases take simplejwt's lookup. On 
 signed token whose user id is not a valid id is refused with a 401 (simplejwt would answer 500).
 """
 
-from django.contrib.auth import get_user_model
+import functools
+
 from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.utils.translation import gettext_lazy as _
@@ -22,38 +23,38 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from accounts.backends import permission_ids_sql
 
 
-def _user_sql() -> tuple[str, list[str]]:
-    """The SELECT of a user's columns by id, with their permissions ('app.codename') last; and the column names."""
-    user_model = get_user_model()
-    table = user_model._meta.db_table
-    columns = [field.column for field in user_model._meta.concrete_fields]
-    lookup = user_model._meta.get_field(api_settings.USER_ID_FIELD).column
-    selected = ", ".join(f'u."{column}"' for column in columns)
+@functools.cache
+def _user_sql(user_model: type, id_field: str) -> tuple[str, list[str]]:
+    """The SELECT of a user by `id_field`, their permissions ('app.codename', NULL for a superuser) last;
+    and the names of the fields the other columns fill."""
+    meta = user_model._meta
+    quote_name = connections[router.db_for_read(user_model)].ops.quote_name
+    columns = ", ".join(f"u.{quote_name(field.column)}" for field in meta.concrete_fields)
     permissions = (
-        "CASE WHEN u.is_superuser THEN NULL ELSE ARRAY("  # a superuser holds every permission without a lookup
-        f"SELECT ct.app_label || '.' || p.codename {permission_ids_sql('u.id')}) END"
+        f"CASE WHEN u.{quote_name(meta.get_field('is_superuser').column)} THEN NULL ELSE ARRAY("
+        f"SELECT ct.app_label || '.' || p.codename {permission_ids_sql(f'u.{quote_name(meta.pk.column)}')}) END"
     )
-    return f'SELECT {selected}, {permissions} FROM {table} u WHERE u."{lookup}" = %s', [  # noqa: S608 - names from the model
-        field.attname for field in user_model._meta.concrete_fields
-    ]
+    where = f"u.{quote_name(meta.get_field(id_field).column)} = %s"
+    sql = f"SELECT {columns}, {permissions} FROM {quote_name(meta.db_table)} u WHERE {where}"  # noqa: S608 - names from the model
+    return sql, [field.attname for field in meta.concrete_fields]
 
 
 class JWTAuthentication(SimpleJWTAuthentication):
     def get_user(self, validated_token: Token):
         # A signed token whose user id is not one (only our key can sign it) is refused like any bad
         # token, a 401; simplejwt's own lookup would raise a ValueError, a 500.
+        id_field = self.user_model._meta.get_field(api_settings.USER_ID_FIELD)
         try:
-            user_id = validated_token[api_settings.USER_ID_CLAIM]
-            self.user_model._meta.get_field(api_settings.USER_ID_FIELD).to_python(user_id)
+            user_id = id_field.to_python(validated_token[api_settings.USER_ID_CLAIM])
         except (KeyError, ValidationError) as error:
             raise InvalidToken(_("Token contained no recognizable user identification")) from error
         database = router.db_for_read(self.user_model)
-        if connections[database].vendor != "postgresql" or self.user_model is not get_user_model():
+        connection = connections[database]
+        if connection.vendor != "postgresql":
             return super().get_user(validated_token)
-        user_id = self.user_model._meta.get_field(api_settings.USER_ID_FIELD).to_python(user_id)
-
-        sql, names = _user_sql()
-        with connections[database].cursor() as cursor:
+        # An id no user can have (None, beyond bigint) simply finds no row: "User not found", a 401.
+        sql, names = _user_sql(self.user_model, api_settings.USER_ID_FIELD)
+        with connection.cursor() as cursor:
             cursor.execute(sql, [user_id])
             row = cursor.fetchone()
         if row is None:

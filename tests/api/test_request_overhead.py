@@ -109,9 +109,10 @@ def test_a_token_of_a_deactivated_or_deleted_user_is_refused_with_a_401(api_clie
 
 
 def test_a_signed_token_without_a_usable_user_id_is_refused_with_a_401(api_client, viewer):
-    for user_id in ("not-a-number", None):
+    missing = object()
+    for user_id in ("not-a-number", missing, None, 10**30, -(2**63) - 1):
         token = AccessToken.for_user(viewer)
-        if user_id is None:
+        if user_id is missing:
             del token["user_id"]
         else:
             token["user_id"] = user_id
