@@ -30,8 +30,11 @@ PRODUCT_LIST_DEFERRED = ("description", "characteristics", "family", "images")
 FAILED_STATUSES = (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL, SyncRun.Status.ABANDONED)
 
 
-# What an offer search looks in: each term, in any case and anywhere, in one of these.
-OFFER_SEARCH_PRODUCT_FIELDS = ("sku", "name", "ean_text")
+# What an offer search looks in: each term, in any case and anywhere, in one of these. The name comes
+# first: PostgreSQL rechecks each row the trigram indexes give in this order, stopping at the first
+# field that holds the term, and a word is in the name of most of those rows (the ~2,000 products of
+# "lampa" at 100,000 offers: about 4.2 -> 3.8 ms).
+OFFER_SEARCH_PRODUCT_FIELDS = ("name", "sku", "ean_text")
 OFFER_SEARCH_OFFER_FIELDS = ("part_number_key",)
 OFFER_SEARCH_FEW_PRODUCTS = 200
 

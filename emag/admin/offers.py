@@ -136,7 +136,7 @@ class OfferAdmin(ReadOnlyAdmin):
         StockFilter,
         ("is_present", admin.BooleanFieldListFilter),
     ]
-    search_fields = ["product__sku", "product__name", "product__ean_text", "part_number_key"]
+    search_fields = ["product__name", "product__sku", "product__ean_text", "part_number_key"]
     search_help_text = "An exact SKU, PNK, EAN or eMAG id, or any part of a SKU, name or EAN."
     show_full_result_count = False
     paginator = EstimatedCountPaginator

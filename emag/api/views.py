@@ -154,7 +154,7 @@ class OfferViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = filters.OfferFilter
     filter_backends = [DjangoFilterBackend, filters.OfferSearchFilter, OrderingFilter]
     # What `search` looks in (OfferSearchFilter's fields; DRF's schema describes the parameter from them).
-    search_fields = ["product__sku", "product__name", "product__ean_text", "part_number_key"]
+    search_fields = ["product__name", "product__sku", "product__ean_text", "part_number_key"]
     pagination_class = LargeListPagination
     ordering_fields = [
         "id",
@@ -203,7 +203,7 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
     }
     filterset_class = filters.ProductFilter
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
-    search_fields = ["sku", "name", "ean_text", "part_number_key"]
+    search_fields = ["name", "sku", "ean_text", "part_number_key"]  # name first: see OFFER_SEARCH_PRODUCT_FIELDS
     pagination_class = LargeListPagination
     ordering_fields = ["id", "sku", "name", "brand", "created_at", "updated_at"]
     ordering = ["sku"]
