@@ -39,7 +39,7 @@ OFFER_SEARCH_OFFER_FIELDS = ("part_number_key",)
 OFFER_SEARCH_FEW_PRODUCTS = 200
 
 
-def search_offers(offers: QuerySet[Offer], terms: Iterable[str]) -> QuerySet[Offer]:
+def search_offers(offers: QuerySet[Offer], terms: Iterable[str], *, counted: bool = False) -> QuerySet[Offer]:
     """The offers where every term is in the product's SKU, name or EAN, or in the offer's PNK (any case,
     anywhere): the rows of DRF's and the admin's own search, found in a way the trigram indexes
     (migration 0004) serve.
@@ -52,6 +52,12 @@ def search_offers(offers: QuerySet[Offer], terms: Iterable[str]) -> QuerySet[Off
     page's order and stop at the page's end. On that walk the offers whose PNK matches come from a
     subquery too (their trigram index, then one hash probe per offer walked), not from `UPPER(pnk)
     LIKE` on every offer walked. Either way a few ms.
+
+    `counted`: the whole result will be counted as well (the admin shows the count with every page).
+    Counting the walk's form probes every offer of the list (~130 ms at 100,000 offers); with many
+    matching products the offers then come as one set of ids instead (those of the products'
+    offers, through the offers' product index, and those whose PNK matches), which counts in ~17
+    ms and gives a page in ~20 ms instead of ~6.
     """
     for term in terms:
         products = Product.objects.filter(
@@ -63,7 +69,11 @@ def search_offers(offers: QuerySet[Offer], terms: Iterable[str]) -> QuerySet[Off
             offers = offers.filter(Q(product__in=ids) | on_offer)
         else:
             matching = Offer.objects.filter(on_offer).order_by().values("pk")
-            offers = offers.filter(Q(product__in=products.values("pk")) | Q(pk__in=matching))
+            if counted:
+                of_products = Offer.objects.filter(product__in=products.values("pk")).order_by().values("pk")
+                offers = offers.filter(pk__in=of_products.union(matching))
+            else:
+                offers = offers.filter(Q(product__in=products.values("pk")) | Q(pk__in=matching))
     return offers
 
 

@@ -119,6 +119,7 @@ def test_a_substring_search_finds_what_djangos_own_search_finds(
     assert sorted(offer.pk for offer in response.context["cl"].result_list) == sorted(
         djangos.values_list("pk", flat=True)
     )
+    assert response.context["cl"].result_count == djangos.count()
 
 
 def test_the_detail_explains_why_an_offer_is_not_sellable(login, viewer, offers):
