@@ -100,6 +100,19 @@ def test_search_matches_what_drf_matched(api_client, viewer, searchable, term, f
     assert body["count"] == len(body["results"])
 
 
+@pytest.mark.parametrize("few_products", [200, 0], ids=["matching products as a list", "as a subquery"])
+def test_a_search_with_a_filter_counts_only_the_filtered_matches(
+    api_client, viewer, searchable, account, few_products, monkeypatch
+):
+    monkeypatch.setattr(selectors, "OFFER_SEARCH_FEW_PRODUCTS", few_products)
+    monkeypatch.setattr(pagination, "EXACT_COUNT_UP_TO", 1)  # counted in full, not only up to the limit
+    body = bearer(api_client, viewer).get("/api/v1/emag/offers/", {"search": "lampa", "account": account.name}).json()
+
+    expected = _drf_search("lampa") & set(Offer.objects.filter(account=account).values_list("id", flat=True))
+    assert {row["id"] for row in body["results"]} == expected
+    assert (body["count"], body["count_is_exact"]) == (len(expected), True) == (2, True)
+
+
 def test_search_finds_a_name_a_pnk_and_an_ean(api_client, viewer, searchable):
     bearer(api_client, viewer)
 
