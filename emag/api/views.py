@@ -152,6 +152,7 @@ class OfferViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [HasActionPermission]
     required_permissions = {"list": ["emag.view_offer"], "retrieve": ["emag.view_offer"]}
     filterset_class = filters.OfferFilter
+    # The list counts what OfferSearchFilter made of the filtered rows: no backend that changes rows may follow it.
     filter_backends = [DjangoFilterBackend, filters.OfferSearchFilter, OrderingFilter]
     # What `search` looks in (OfferSearchFilter's fields; DRF's schema describes the parameter from them).
     search_fields = ["product__name", "product__sku", "product__ean_text", "part_number_key"]
