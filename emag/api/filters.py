@@ -204,5 +204,5 @@ class OfferSearchFilter(SearchFilter):
         offers, counting = selectors.search_offers_to_count(queryset, self.get_search_terms(request))
         # The same rows in the form that counts fast, for the list's count (LargeListPagination): so the
         # first page of a new search is not ~130 ms of counting. Only ordering may follow this filter.
-        view.count_queryset = counting
+        view.counting = counting
         return offers

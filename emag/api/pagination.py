@@ -12,6 +12,7 @@ database's time on each page, more while a sync writes, and the largest cost of 
 
 import hashlib
 import logging
+from collections.abc import Callable
 from functools import cached_property
 
 from django.core.cache import cache
@@ -30,8 +31,12 @@ EXACT_COUNT_UP_TO = 1_000
 COUNT_CACHE_SECONDS = 30
 
 
-def count_rows(queryset: QuerySet) -> tuple[int, bool]:
-    """(number of rows, whether that number is exact now); see the module's docstring."""
+def count_rows(queryset: QuerySet, counting: Callable[[], QuerySet] | None = None) -> tuple[int, bool]:
+    """(number of rows, whether that number is exact now); see the module's docstring.
+
+    `counting`: gives the same rows in a form that counts faster; called only when the cache, whose
+    key is `queryset`'s SQL, does not hold the count.
+    """
     queryset = queryset.order_by()
     try:
         sql, params = queryset.values("pk").query.sql_with_params()
@@ -44,6 +49,8 @@ def count_rows(queryset: QuerySet) -> tuple[int, bool]:
         cached = None
     if cached is not None:
         return cached, False
+    if counting is not None:
+        queryset = counting().order_by()
     bounded = queryset[: EXACT_COUNT_UP_TO + 1].count()
     if bounded <= EXACT_COUNT_UP_TO:
         return bounded, True
@@ -73,13 +80,13 @@ class LookaheadPage(Page):
 
 
 class LookaheadPaginator(Paginator):
-    def __init__(self, object_list: QuerySet, per_page: int, *, count_queryset: QuerySet | None = None) -> None:
+    def __init__(self, object_list: QuerySet, per_page: int, *, counting: Callable[[], QuerySet] | None = None) -> None:
         super().__init__(object_list, per_page)
-        self.count_queryset = count_queryset  # the same rows in a form that counts faster, when there is one
+        self.counting = counting  # gives the same rows in a form that counts faster, when there is one
 
     @cached_property
     def counted(self) -> tuple[int, bool]:
-        return count_rows(self.object_list if self.count_queryset is None else self.count_queryset)
+        return count_rows(self.object_list, self.counting)
 
     @cached_property
     def count(self) -> int:
@@ -102,15 +109,15 @@ class LookaheadPaginator(Paginator):
 class LargeListPagination(Pagination):
     """?page=N&page_size=M like every list, with `count_is_exact` beside `count` (see the module's docstring)."""
 
-    count_queryset: QuerySet | None = None
+    counting: Callable[[], QuerySet] | None = None
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: APIView | None = None) -> list | None:
-        # A filter may have left the same rows in a form that counts faster (OfferSearchFilter).
-        self.count_queryset = getattr(view, "count_queryset", None)
+        # A filter may have left a way to the same rows in a form that counts faster (OfferSearchFilter).
+        self.counting = getattr(view, "counting", None)
         return super().paginate_queryset(queryset, request, view)
 
     def django_paginator_class(self, object_list: QuerySet, per_page: int) -> LookaheadPaginator:
-        return LookaheadPaginator(object_list, per_page, count_queryset=self.count_queryset)
+        return LookaheadPaginator(object_list, per_page, counting=self.counting)
 
     def get_paginated_response(self, data: list) -> Response:
         count, exact = self.page.paginator.counted
