@@ -81,8 +81,9 @@ def search_offers_to_count(
         ids = list(products.values_list("pk", flat=True)[: OFFER_SEARCH_FEW_PRODUCTS + 1])
         on_offer = reduce(operator.or_, (Q(**{f"{field}__icontains": term}) for field in OFFER_SEARCH_OFFER_FIELDS))
         if len(ids) <= OFFER_SEARCH_FEW_PRODUCTS:
-            offers = offers.filter(Q(product__in=ids) | on_offer)
-            narrowing.append(Q(product__in=ids) | on_offer)
+            in_products = Q(product__in=ids) | on_offer  # the same form serves both
+            offers = offers.filter(in_products)
+            narrowing.append(in_products)
         else:
             matching = Offer.objects.filter(on_offer).order_by().values("pk")
             offers = offers.filter(Q(product__in=products.values("pk")) | Q(pk__in=matching))

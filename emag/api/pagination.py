@@ -49,12 +49,17 @@ def count_rows(queryset: QuerySet, counting: Callable[[], QuerySet] | None = Non
         cached = None
     if cached is not None:
         return cached, False
-    if counting is not None:
-        queryset = counting().order_by()
-    bounded = queryset[: EXACT_COUNT_UP_TO + 1].count()
-    if bounded <= EXACT_COUNT_UP_TO:
-        return bounded, True
-    count = queryset.count()
+    if counting is None:
+        bounded = queryset[: EXACT_COUNT_UP_TO + 1].count()
+        if bounded <= EXACT_COUNT_UP_TO:
+            return bounded, True
+        count = queryset.count()
+    else:
+        # That form reads its whole set of ids whatever the limit: counting up to the limit first, then
+        # in full, would read it twice.
+        count = counting().order_by().count()
+        if count <= EXACT_COUNT_UP_TO:
+            return count, True
     try:
         cache.set(key, count, COUNT_CACHE_SECONDS)  # only long lists: a short one is always counted exactly
     except Exception:
