@@ -212,6 +212,26 @@ class Offer(models.Model):
         return f"{self.account.name}:{self.emag_id}"
 
 
+class OfferSearch(models.Model):
+    """What an offer search looks in: the product's name, SKU and EAN and the offer's PNK, one line each, in
+    capitals (the database's UPPER, so a search compares as Django's icontains does).
+
+    Written only by the database's triggers (migration 0008), whoever changes an offer or a product;
+    read by selectors.search_offers. Deleting an offer deletes its row (ON DELETE CASCADE).
+    """
+
+    offer = models.OneToOneField(
+        Offer, on_delete=models.DO_NOTHING, primary_key=True, related_name="+", db_constraint=False
+    )
+    text = models.TextField()
+
+    class Meta:
+        db_table = "emag_offersearch"
+
+    def __str__(self):
+        return f"search text of offer {self.offer_id}"
+
+
 class SyncRun(models.Model):
     """One sync of one account, recorded before it starts and kept up to date as it goes."""
 

@@ -5,13 +5,14 @@ come through select_related or one prefetch, never one query per row.
 """
 
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from functools import reduce
 
-from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Upper
 
-from emag.models import Offer, Product, SellerAccount, SyncError, SyncRun
+from emag.models import Offer, OfferSearch, Product, SellerAccount, SyncError, SyncRun
 
 # Columns the lists never show; skipping them keeps 200-row pages light.
 OFFER_LIST_DEFERRED = (
@@ -30,77 +31,34 @@ PRODUCT_LIST_DEFERRED = ("description", "characteristics", "family", "images")
 FAILED_STATUSES = (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL, SyncRun.Status.ABANDONED)
 
 
-# What an offer search looks in: each term, in any case and anywhere, in one of these. The name comes
-# first: PostgreSQL rechecks each row the trigram indexes give in this order, stopping at the first
-# field that holds the term, and a word is in the name of most of those rows (the ~2,000 products of
-# "lampa" at 100,000 offers: about 4.2 -> 3.8 ms).
-OFFER_SEARCH_PRODUCT_FIELDS = ("name", "sku", "ean_text")
-OFFER_SEARCH_OFFER_FIELDS = ("part_number_key",)
-OFFER_SEARCH_FEW_PRODUCTS = 200
+# What an offer search looks in: each term, in any case and anywhere, in one of these: DRF's and the
+# admin's `search_fields` for offers. OfferSearch holds them as the lines of one text per offer.
+OFFER_SEARCH_FIELDS = ("product__name", "product__sku", "product__ean_text", "part_number_key")
+OFFER_SEARCH_SEPARATOR = "\n"
 
 
-def search_offers(offers: QuerySet[Offer], terms: Iterable[str], *, counted: bool = False) -> QuerySet[Offer]:
-    """The offers where every term is in the product's SKU, name or EAN, or in the offer's PNK (any case,
-    anywhere): the rows of DRF's and the admin's own search, found in a way the trigram indexes
-    (migration 0004) serve.
+def search_offers(offers: QuerySet[Offer], terms: Iterable[str]) -> QuerySet[Offer]:
+    """The offers where every term is in the product's name, SKU or EAN, or in the offer's PNK (any case,
+    anywhere): the rows of DRF's and the admin's own search, found through one trigram index.
 
     Their own query ORs `UPPER(col) LIKE` over two joined tables, which no index can serve: every
-    search read all the offers and their products (~220 ms at 100,000 offers). Here the products
-    matching a term come first, from their trigram indexes. When they are few (a SKU, an EAN), their
-    ids go into the offers query as a list, which PostgreSQL answers from the offers' product index;
-    when they are many (a word of many names), as a subquery, which lets it walk the offers in the
-    page's order and stop at the page's end. On that walk the offers whose PNK matches come from a
-    subquery too (their trigram index, then one hash probe per offer walked), not from `UPPER(pnk)
-    LIKE` on every offer walked. Either way a few ms.
+    search read all the offers and their products (~220 ms at 100,000 offers). Here each term is an
+    `id IN (SELECT offer_id FROM emag_offersearch WHERE text LIKE UPPER(...))` (migration 0008): one
+    table, one index, and PostgreSQL chooses for itself between walking the offers in the page's
+    order (a word of many names) and starting from the few matches (a SKU, an EAN). A page and its
+    count take a few ms each at 100,000 offers.
 
-    `counted`: the same rows in the form that counts fast (see search_offers_to_count), for a caller
-    that counts them all as well as showing a page (the admin).
+    A term holding the separator of the text's lines (a quoted phrase with a newline) could match
+    across two of them, so it is searched field by field, as Django does.
     """
-    offers, counting = search_offers_to_count(offers, terms)
-    return counting() if counted else offers
-
-
-def search_offers_to_count(
-    offers: QuerySet[Offer], terms: Iterable[str]
-) -> tuple[QuerySet[Offer], Callable[[], QuerySet[Offer]]]:
-    """search_offers' rows, and a function that gives the same rows in the form that counts fast, for
-    one look at the products of each term.
-
-    Counting the page's form probes every offer of the list (~130 ms at 100,000 offers). With many
-    matching products the count's form has the offers as one set of ids instead (those of the
-    products, through the offers' product index, and those whose PNK matches): ~17 ms to count,
-    but ~20 ms for a page where the walk takes ~6. It is built only when called: a count the cache
-    holds needs none (building it costs about a millisecond of Python).
-    """
-    unsearched = offers
-    narrowing: list[Q | tuple[QuerySet, QuerySet]] = []
     for term in terms:
-        products = Product.objects.filter(
-            reduce(operator.or_, (Q(**{f"{field}__icontains": term}) for field in OFFER_SEARCH_PRODUCT_FIELDS))
-        ).order_by()
-        ids = list(products.values_list("pk", flat=True)[: OFFER_SEARCH_FEW_PRODUCTS + 1])
-        on_offer = reduce(operator.or_, (Q(**{f"{field}__icontains": term}) for field in OFFER_SEARCH_OFFER_FIELDS))
-        if len(ids) <= OFFER_SEARCH_FEW_PRODUCTS:
-            in_products = Q(product__in=ids) | on_offer  # the same form serves both
-            offers = offers.filter(in_products)
-            narrowing.append(in_products)
+        if OFFER_SEARCH_SEPARATOR in term:
+            offers = offers.filter(reduce(operator.or_, (Q(**{f"{f}__icontains": term}) for f in OFFER_SEARCH_FIELDS)))
         else:
-            matching = Offer.objects.filter(on_offer).order_by().values("pk")
-            offers = offers.filter(Q(product__in=products.values("pk")) | Q(pk__in=matching))
-            narrowing.append((products, matching))
-
-    def counting() -> QuerySet[Offer]:
-        rows = unsearched
-        for step in narrowing:
-            if isinstance(step, Q):
-                rows = rows.filter(step)
-            else:
-                products, matching = step
-                of_products = Offer.objects.filter(product__in=products.values("pk")).order_by().values("pk")
-                rows = rows.filter(pk__in=of_products.union(matching))
-        return rows
-
-    return offers, counting
+            # The text is stored in capitals (UPPER, the database's own, as Django's icontains compares).
+            matching = OfferSearch.objects.filter(text__contains=Upper(Value(term))).values("offer_id")
+            offers = offers.filter(pk__in=matching)
+    return offers
 
 
 def account_list() -> QuerySet[SellerAccount]:

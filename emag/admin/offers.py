@@ -194,13 +194,12 @@ class OfferAdmin(ReadOnlyAdmin):
             if ids:
                 return queryset.filter(pk__in=ids), False
         # Django's own terms (words, or "quoted phrases") and rows, found through the trigram indexes
-        # (selectors.search_offers) instead of Django's LIKE over every offer and its product, in the
-        # form that counts fast: the list shows how many offers match.
+        # (selectors.search_offers) instead of Django's LIKE over every offer and its product.
         terms = [
             unescape_string_literal(bit) if bit.startswith(('"', "'")) and bit[0] == bit[-1] else bit
             for bit in smart_split(search_term)
         ]
-        return selectors.search_offers(queryset, [term for term in terms if term], counted=True), False
+        return selectors.search_offers(queryset, [term for term in terms if term]), False
 
     @admin.display(description="SKU", ordering="product__sku")
     def sku(self, obj: Offer) -> str:

@@ -29,7 +29,7 @@ OFFER_COMPARISON_ROWS = [
 @admin.register(Product)
 class ProductAdmin(ReadOnlyAdmin):
     list_display = ["sku", "name", "brand", "part_number_key", "updated_at"]
-    search_fields = ["name", "sku", "ean_text", "part_number_key"]  # name first: see OFFER_SEARCH_PRODUCT_FIELDS
+    search_fields = ["name", "sku", "ean_text", "part_number_key"]  # name first, as ProductViewSet's
     search_help_text = "SKU, name, EAN or PNK."
     show_full_result_count = False
     paginator = EstimatedCountPaginator

@@ -201,8 +201,4 @@ class OfferSearchFilter(SearchFilter):
     (selectors.search_offers)."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: APIView) -> QuerySet:
-        offers, counting = selectors.search_offers_to_count(queryset, self.get_search_terms(request))
-        # The same rows in the form that counts fast, for the list's count (LargeListPagination): so the
-        # first page of a new search is not ~130 ms of counting. Only ordering may follow this filter.
-        view.counting = counting
-        return offers
+        return selectors.search_offers(queryset, self.get_search_terms(request))

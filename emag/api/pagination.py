@@ -12,16 +12,13 @@ database's time on each page, more while a sync writes, and the largest cost of 
 
 import hashlib
 import logging
-from collections.abc import Callable
 from functools import cached_property
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import QuerySet
-from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from magflow.api import Pagination
 
@@ -31,12 +28,8 @@ EXACT_COUNT_UP_TO = 1_000
 COUNT_CACHE_SECONDS = 30
 
 
-def count_rows(queryset: QuerySet, counting: Callable[[], QuerySet] | None = None) -> tuple[int, bool]:
-    """(number of rows, whether that number is exact now); see the module's docstring.
-
-    `counting`: gives the same rows in a form that counts faster; called only when the cache, whose
-    key is `queryset`'s SQL, does not hold the count.
-    """
+def count_rows(queryset: QuerySet) -> tuple[int, bool]:
+    """(number of rows, whether that number is exact now); see the module's docstring."""
     queryset = queryset.order_by()
     try:
         sql, params = queryset.values("pk").query.sql_with_params()
@@ -49,17 +42,10 @@ def count_rows(queryset: QuerySet, counting: Callable[[], QuerySet] | None = Non
         cached = None
     if cached is not None:
         return cached, False
-    if counting is None:
-        bounded = queryset[: EXACT_COUNT_UP_TO + 1].count()
-        if bounded <= EXACT_COUNT_UP_TO:
-            return bounded, True
-        count = queryset.count()
-    else:
-        # That form reads its whole set of ids whatever the limit: counting up to the limit first, then
-        # in full, would read it twice.
-        count = counting().order_by().count()
-        if count <= EXACT_COUNT_UP_TO:
-            return count, True
+    bounded = queryset[: EXACT_COUNT_UP_TO + 1].count()
+    if bounded <= EXACT_COUNT_UP_TO:
+        return bounded, True
+    count = queryset.count()
     try:
         cache.set(key, count, COUNT_CACHE_SECONDS)  # only long lists: a short one is always counted exactly
     except Exception:
@@ -85,13 +71,9 @@ class LookaheadPage(Page):
 
 
 class LookaheadPaginator(Paginator):
-    def __init__(self, object_list: QuerySet, per_page: int, *, counting: Callable[[], QuerySet] | None = None) -> None:
-        super().__init__(object_list, per_page)
-        self.counting = counting  # gives the same rows in a form that counts faster, when there is one
-
     @cached_property
     def counted(self) -> tuple[int, bool]:
-        return count_rows(self.object_list, self.counting)
+        return count_rows(self.object_list)
 
     @cached_property
     def count(self) -> int:
@@ -114,15 +96,7 @@ class LookaheadPaginator(Paginator):
 class LargeListPagination(Pagination):
     """?page=N&page_size=M like every list, with `count_is_exact` beside `count` (see the module's docstring)."""
 
-    counting: Callable[[], QuerySet] | None = None
-
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: APIView | None = None) -> list | None:
-        # A filter may have left a way to the same rows in a form that counts faster (OfferSearchFilter).
-        self.counting = getattr(view, "counting", None)
-        return super().paginate_queryset(queryset, request, view)
-
-    def django_paginator_class(self, object_list: QuerySet, per_page: int) -> LookaheadPaginator:
-        return LookaheadPaginator(object_list, per_page, counting=self.counting)
+    django_paginator_class = LookaheadPaginator
 
     def get_paginated_response(self, data: list) -> Response:
         count, exact = self.page.paginator.counted

@@ -152,10 +152,9 @@ class OfferViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [HasActionPermission]
     required_permissions = {"list": ["emag.view_offer"], "retrieve": ["emag.view_offer"]}
     filterset_class = filters.OfferFilter
-    # The list counts what OfferSearchFilter made of the filtered rows: no backend that changes rows may follow it.
     filter_backends = [DjangoFilterBackend, filters.OfferSearchFilter, OrderingFilter]
     # What `search` looks in (OfferSearchFilter's fields; DRF's schema describes the parameter from them).
-    search_fields = ["product__name", "product__sku", "product__ean_text", "part_number_key"]
+    search_fields = list(selectors.OFFER_SEARCH_FIELDS)
     pagination_class = LargeListPagination
     ordering_fields = [
         "id",
@@ -204,7 +203,9 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
     }
     filterset_class = filters.ProductFilter
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
-    search_fields = ["name", "sku", "ean_text", "part_number_key"]  # name first: see OFFER_SEARCH_PRODUCT_FIELDS
+    # Name first: PostgreSQL rechecks the rows its trigram indexes give in this order, stopping at the first
+    # field that holds the term, and a word is in the name of most of them.
+    search_fields = ["name", "sku", "ean_text", "part_number_key"]
     pagination_class = LargeListPagination
     ordering_fields = ["id", "sku", "name", "brand", "created_at", "updated_at"]
     ordering = ["sku"]
