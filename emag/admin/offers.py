@@ -136,7 +136,7 @@ class OfferAdmin(ReadOnlyAdmin):
         StockFilter,
         ("is_present", admin.BooleanFieldListFilter),
     ]
-    search_fields = ["product__name", "product__sku", "product__ean_text", "part_number_key"]
+    search_fields = list(selectors.OFFER_SEARCH_FIELDS)  # what get_search_results searches (selectors.search_offers)
     search_help_text = "An exact SKU, PNK, EAN or eMAG id, or any part of a SKU, name or EAN."
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -193,7 +193,7 @@ class OfferAdmin(ReadOnlyAdmin):
                 ids.update(queryset.filter(**lookup).values_list("pk", flat=True)[:1000])
             if ids:
                 return queryset.filter(pk__in=ids), False
-        # Django's own terms (words, or "quoted phrases") and rows, found through the trigram indexes
+        # Django's own terms (words, or "quoted phrases") and rows, found through the offer search table
         # (selectors.search_offers) instead of Django's LIKE over every offer and its product.
         terms = [
             unescape_string_literal(bit) if bit.startswith(('"', "'")) and bit[0] == bit[-1] else bit

@@ -28,6 +28,21 @@ from django.db import migrations, models
 
 TABLE = "emag_offersearch"
 
+
+def text(product: str, pnk: str, newline: str) -> str:
+    """SQL for an offer's search text: `product`, the alias of its product's row; `pnk`, its PNK."""
+    lines = [f"{product}.name", f"{product}.sku", f"{product}.ean_text", pnk]
+    return f"UPPER({f' || {newline} || '.join(lines)})"
+
+
+def postgresql_text(product: str, pnk: str) -> str:
+    return text(product, pnk, "E'\\n'")
+
+
+def sqlite_text(product: str, pnk: str) -> str:
+    return text(product, pnk, "char(10)")
+
+
 POSTGRESQL = [
     f"""CREATE TABLE {TABLE} (
         offer_id bigint PRIMARY KEY REFERENCES emag_offer (id) ON DELETE CASCADE,
@@ -39,14 +54,14 @@ POSTGRESQL = [
     f"""CREATE FUNCTION emag_offersearch_offers_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO {TABLE} (offer_id, text)
-        SELECT o.id, UPPER(p.name || E'\\n' || p.sku || E'\\n' || p.ean_text || E'\\n' || o.part_number_key)
+        SELECT o.id, {postgresql_text("p", "o.part_number_key")}
         FROM new_offers o JOIN emag_product p ON p.id = o.product_id;
         RETURN NULL;
     END $$""",
     f"""CREATE FUNCTION emag_offersearch_offers_updated() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         UPDATE {TABLE} s
-        SET text = UPPER(p.name || E'\\n' || p.sku || E'\\n' || p.ean_text || E'\\n' || n.part_number_key)
+        SET text = {postgresql_text("p", "n.part_number_key")}
         FROM new_offers n JOIN old_offers o ON o.id = n.id JOIN emag_product p ON p.id = n.product_id
         WHERE s.offer_id = n.id
           AND (n.part_number_key IS DISTINCT FROM o.part_number_key OR n.product_id IS DISTINCT FROM o.product_id);
@@ -55,7 +70,7 @@ POSTGRESQL = [
     f"""CREATE FUNCTION emag_offersearch_products_updated() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         UPDATE {TABLE} s
-        SET text = UPPER(n.name || E'\\n' || n.sku || E'\\n' || n.ean_text || E'\\n' || f.part_number_key)
+        SET text = {postgresql_text("n", "f.part_number_key")}
         FROM new_products n JOIN old_products o ON o.id = n.id JOIN emag_offer f ON f.product_id = n.id
         WHERE s.offer_id = f.id
           AND (n.name IS DISTINCT FROM o.name OR n.sku IS DISTINCT FROM o.sku OR n.ean_text IS DISTINCT FROM o.ean_text);
@@ -84,7 +99,7 @@ POSTGRESQL_REVERSE = [
         gin_trgm_ops) WITH (gin_pending_list_limit = 256)""",
 ]
 
-OFFER_TEXT = "UPPER(p.name || char(10) || p.sku || char(10) || p.ean_text || char(10) || NEW.part_number_key)"
+OFFER_TEXT = sqlite_text("p", "NEW.part_number_key")
 SQLITE = [
     f"""CREATE TABLE {TABLE} (
         offer_id integer NOT NULL PRIMARY KEY REFERENCES emag_offer (id) ON DELETE CASCADE,
@@ -104,8 +119,7 @@ SQLITE = [
     f"""CREATE TRIGGER emag_offersearch_product_updated AFTER UPDATE OF name, sku, ean_text ON emag_product
     WHEN NEW.name IS NOT OLD.name OR NEW.sku IS NOT OLD.sku OR NEW.ean_text IS NOT OLD.ean_text BEGIN
         UPDATE {TABLE}
-        SET text = UPPER(NEW.name || char(10) || NEW.sku || char(10) || NEW.ean_text || char(10)
-            || (SELECT f.part_number_key FROM emag_offer f WHERE f.id = {TABLE}.offer_id))
+        SET text = {sqlite_text("NEW", f"(SELECT f.part_number_key FROM emag_offer f WHERE f.id = {TABLE}.offer_id)")}
         WHERE offer_id IN (SELECT f.id FROM emag_offer f WHERE f.product_id = NEW.id);
     END""",
 ]
@@ -115,16 +129,18 @@ SQLITE_REVERSE = [
     "DROP TRIGGER IF EXISTS emag_offersearch_product_updated",
     f"DROP TABLE IF EXISTS {TABLE}",
 ]
-BACKFILL = f"""INSERT INTO {TABLE} (offer_id, text)
-    SELECT o.id, UPPER(p.name || {{nl}} || p.sku || {{nl}} || p.ean_text || {{nl}} || o.part_number_key)
-    FROM emag_offer o JOIN emag_product p ON p.id = o.product_id"""
 
 
 def create(apps, schema_editor) -> None:
     postgresql = schema_editor.connection.vendor == "postgresql"
     for statement in POSTGRESQL if postgresql else SQLITE:
         schema_editor.execute(statement, params=None)
-    schema_editor.execute(BACKFILL.format(nl="E'\\n'" if postgresql else "char(10)"), params=None)
+    offer_text = (postgresql_text if postgresql else sqlite_text)("p", "o.part_number_key")
+    schema_editor.execute(
+        f"INSERT INTO {TABLE} (offer_id, text) SELECT o.id, {offer_text} "
+        "FROM emag_offer o JOIN emag_product p ON p.id = o.product_id",
+        params=None,
+    )
 
 
 def drop(apps, schema_editor) -> None:
