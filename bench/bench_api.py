@@ -116,6 +116,7 @@ from django.db import connection
 with connection.cursor() as cursor:
     cursor.execute("VACUUM ANALYZE emag_offer")
     cursor.execute("VACUUM ANALYZE emag_product")
+    cursor.execute("VACUUM ANALYZE emag_offersearch")
 """
     out = subprocess.run(
         [PYTHON, "-c", script], cwd=ROOT, env=bench_env(database_url), check=True, capture_output=True, text=True
