@@ -118,7 +118,7 @@ from django.db import connection
 with connection.cursor() as cursor:
     cursor.execute("VACUUM ANALYZE emag_offer")
     cursor.execute("VACUUM ANALYZE emag_product")
-    cursor.execute("VACUUM ANALYZE emag_offersearch")
+    cursor.execute("VACUUM ANALYZE emag_productsearch")
 """
     out = subprocess.run(
         [PYTHON, "-c", script], cwd=ROOT, env=bench_env(database_url), check=True, capture_output=True, text=True
@@ -293,7 +293,7 @@ while True:
     # What autovacuum does on a production server (this machine runs PostgreSQL with it off): a pass
     # leaves 20,000 dead offers, over its threshold of 20 % of the table.
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE emag_offer, emag_offersearch")
+        cursor.execute("VACUUM ANALYZE emag_offer")
     started = time.monotonic()
     run = sync_offers(account, trigger=SyncRun.Trigger.COMMAND)
     passes += 1
@@ -377,7 +377,7 @@ class SyncLoad:
                     f"DELETE FROM {table} WHERE account_id IN (SELECT id FROM emag_selleraccount WHERE name = %s)",
                     [LIVE_ACCOUNT],
                 )
-            conn.execute("VACUUM ANALYZE emag_offer, emag_offersearch, emag_apicall")
+            conn.execute("VACUUM ANALYZE emag_offer, emag_apicall")
         return text
 
 

@@ -353,7 +353,7 @@ def write_rows(products: list, offers: list, batch_size: int = 5000) -> None:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE emag_product")
             cursor.execute("VACUUM ANALYZE emag_offer")
-            cursor.execute("VACUUM ANALYZE emag_offersearch")
+            cursor.execute("VACUUM ANALYZE emag_productsearch")
 
 
 def ensure_accounts(names: list[str], base_url: str) -> list:

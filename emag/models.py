@@ -125,7 +125,7 @@ class Product(models.Model):
         ordering = ["sku"]
         constraints = [models.UniqueConstraint(fields=["sku"], name="product_unique_sku")]
         # Plain B-trees for equality (the admin's exact SKU/PNK/EAN lookup); the searches that match
-        # anywhere in the text use the trigram indexes of migration 0004.
+        # anywhere in the text use ProductSearch's trigram index (migration 0009).
         indexes = [
             models.Index(fields=["name"], name="product_name_idx"),
             models.Index(fields=["part_number_key"], name="product_pnk_idx"),
@@ -212,24 +212,25 @@ class Offer(models.Model):
         return f"{self.account.name}:{self.emag_id}"
 
 
-class OfferSearch(models.Model):
-    """What an offer search looks in: the product's name, SKU and EAN and the offer's PNK, one line each, in
-    capitals (the database's UPPER, so a search compares as Django's icontains does).
+class ProductSearch(models.Model):
+    """What a search of offers or products looks in: the product's name, SKU, EAN and PNK, one line each,
+    in capitals (the database's UPPER, so a search compares as Django's icontains does).
 
-    Written only by the database's triggers (migration 0008), whoever changes an offer or a product;
-    read by selectors.search_offers. Deleting an offer deletes its row (ON DELETE CASCADE).
+    Written only by the database's triggers (migration 0009), whoever changes a product; read by
+    selectors.search_offers and selectors.search_products. Deleting a product deletes its row (ON DELETE
+    CASCADE).
     """
 
-    offer = models.OneToOneField(
-        Offer, on_delete=models.DO_NOTHING, primary_key=True, related_name="+", db_constraint=False
+    product = models.OneToOneField(
+        Product, on_delete=models.DO_NOTHING, primary_key=True, related_name="+", db_constraint=False
     )
     text = models.TextField()
 
     class Meta:
-        db_table = "emag_offersearch"
+        db_table = "emag_productsearch"
 
     def __str__(self):
-        return f"search text of offer {self.offer_id}"
+        return f"search text of product {self.product_id}"
 
 
 class SyncRun(models.Model):

@@ -12,7 +12,7 @@ from functools import reduce
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Upper
 
-from emag.models import Offer, OfferSearch, Product, SellerAccount, SyncError, SyncRun
+from emag.models import Offer, Product, ProductSearch, SellerAccount, SyncError, SyncRun
 
 # Columns the lists never show; skipping them keeps 200-row pages light.
 OFFER_LIST_DEFERRED = (
@@ -31,34 +31,45 @@ PRODUCT_LIST_DEFERRED = ("description", "characteristics", "family", "images")
 FAILED_STATUSES = (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL, SyncRun.Status.ABANDONED)
 
 
-# What an offer search looks in: each term, in any case and anywhere, in one of these: DRF's and the
-# admin's `search_fields` for offers. OfferSearch holds them as the lines of one text per offer.
-OFFER_SEARCH_FIELDS = ("product__name", "product__sku", "product__ean_text", "part_number_key")
-OFFER_SEARCH_SEPARATOR = "\n"
+# What a search looks in: each term, in any case and anywhere, in one of the product's name, SKU, EAN or
+# PNK (an offer's PNK is its product's, both read from the same eMAG record). These are DRF's and the
+# admin's `search_fields`; ProductSearch holds them as the lines of one text per product (migration 0009).
+PRODUCT_SEARCH_FIELDS = ("name", "sku", "ean_text", "part_number_key")
+OFFER_SEARCH_FIELDS = tuple(f"product__{field}" for field in PRODUCT_SEARCH_FIELDS)
+SEARCH_SEPARATOR = "\n"
+
+
+def _search(rows: QuerySet, terms: Iterable[str], product: str, fields: tuple[str, ...]) -> QuerySet:
+    """The rows where every term is in one of `fields`: `product` is the rows' path to their product's id."""
+    for term in terms:
+        if SEARCH_SEPARATOR in term:
+            # A quoted phrase holding the separator could match across two lines: field by field, as Django does.
+            rows = rows.filter(reduce(operator.or_, (Q(**{f"{field}__icontains": term}) for field in fields)))
+        else:
+            # The text is stored in capitals (UPPER, the database's own, as Django's icontains compares).
+            matching = ProductSearch.objects.filter(text__contains=Upper(Value(term))).values("product_id")
+            rows = rows.filter(**{f"{product}__in": matching})
+    return rows
 
 
 def search_offers(offers: QuerySet[Offer], terms: Iterable[str]) -> QuerySet[Offer]:
-    """The offers where every term is in the product's name, SKU or EAN, or in the offer's PNK (any case,
-    anywhere): the rows of DRF's and the admin's own search, found through one trigram index.
+    """The offers where every term is in their product's name, SKU, EAN or PNK (any case, anywhere): the rows
+    of DRF's and the admin's own search over OFFER_SEARCH_FIELDS, found through one trigram index.
 
-    Their own query ORs `UPPER(col) LIKE` over two joined tables, which no index can serve: every
-    search read all the offers and their products (~220 ms at 100,000 offers). Here each term is an
-    `id IN (SELECT offer_id FROM emag_offersearch WHERE text LIKE UPPER(...))` (migration 0008): one
-    table, one index, and PostgreSQL chooses for itself between walking the offers in the page's
-    order (a word of many names) and starting from the few matches (a SKU, an EAN). A page and its
-    count take a few ms each at 100,000 offers.
-
-    A term holding the separator of the text's lines (a quoted phrase with a newline) could match
-    across two of them, so it is searched field by field, as Django does.
+    Their own query ORs `UPPER(col) LIKE` over the joined products, which no index can serve: every search
+    read all the offers and their products (~220 ms at 100,000 offers). Here each term is a
+    `product_id IN (SELECT product_id FROM emag_productsearch WHERE text LIKE UPPER(...))`: one narrow
+    table, one index, and PostgreSQL chooses for itself between walking the offers in the page's order (a
+    word of many names) and starting from the few matches (a SKU, an EAN). A page takes a few ms at
+    100,000 offers.
     """
-    for term in terms:
-        if OFFER_SEARCH_SEPARATOR in term:
-            offers = offers.filter(reduce(operator.or_, (Q(**{f"{f}__icontains": term}) for f in OFFER_SEARCH_FIELDS)))
-        else:
-            # The text is stored in capitals (UPPER, the database's own, as Django's icontains compares).
-            matching = OfferSearch.objects.filter(text__contains=Upper(Value(term))).values("offer_id")
-            offers = offers.filter(pk__in=matching)
-    return offers
+    return _search(offers, terms, "product_id", OFFER_SEARCH_FIELDS)
+
+
+def search_products(products: QuerySet[Product], terms: Iterable[str]) -> QuerySet[Product]:
+    """The products where every term is in their name, SKU, EAN or PNK: DRF's and the admin's own search over
+    PRODUCT_SEARCH_FIELDS, through the same table as search_offers."""
+    return _search(products, terms, "pk", PRODUCT_SEARCH_FIELDS)
 
 
 def account_list() -> QuerySet[SellerAccount]:

@@ -12,6 +12,7 @@ from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import smart_split, unescape_string_literal
 
 from emag.models import SyncRun
 
@@ -32,6 +33,15 @@ VALIDATION_STATUSES = {
     12: "Update rejected",
 }
 OFFER_VALIDATION_STATUSES = {1: "Saleable", 2: "Invalid price"}
+
+
+def search_terms(search_term: str) -> list[str]:
+    """The terms Django's admin search would look for: words, or "quoted phrases" without their quotes."""
+    terms = [
+        unescape_string_literal(bit) if bit.startswith(('"', "'")) and bit[0] == bit[-1] else bit
+        for bit in smart_split(search_term)
+    ]
+    return [term for term in terms if term]
 
 
 def format_when(value) -> str:

@@ -13,7 +13,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.text import smart_split, unescape_string_literal
 
 from emag import selectors
 from emag.admin.common import (
@@ -23,6 +22,7 @@ from emag.admin.common import (
     EstimatedCountPaginator,
     ReadOnlyAdmin,
     or_dash,
+    search_terms,
 )
 from emag.dashboard import SELLABLE_VALIDATION_STATUSES
 from emag.models import Offer
@@ -185,7 +185,7 @@ class OfferAdmin(ReadOnlyAdmin):
         if term and " " not in term:
             # Staff mostly paste a whole SKU, PNK, EAN or eMAG id: answer those from the indexes, and only
             # when nothing matches exactly fall back to the substring search, which reads every row.
-            lookups = [{"product__sku": term}, {"part_number_key": term.upper()}, {"product__ean_text": term}]
+            lookups = [{"product__sku": term}, {"product__part_number_key": term.upper()}, {"product__ean_text": term}]
             if term.isdigit() and int(term) < 2**63:
                 lookups.append({"emag_id": int(term)})
             ids = set()
@@ -193,13 +193,9 @@ class OfferAdmin(ReadOnlyAdmin):
                 ids.update(queryset.filter(**lookup).values_list("pk", flat=True)[:1000])
             if ids:
                 return queryset.filter(pk__in=ids), False
-        # Django's own terms (words, or "quoted phrases") and rows, found through the offer search table
-        # (selectors.search_offers) instead of Django's LIKE over every offer and its product.
-        terms = [
-            unescape_string_literal(bit) if bit.startswith(('"', "'")) and bit[0] == bit[-1] else bit
-            for bit in smart_split(search_term)
-        ]
-        return selectors.search_offers(queryset, [term for term in terms if term]), False
+        # Django's own terms and rows, found through the product search table (selectors.search_offers)
+        # instead of Django's LIKE over every offer and its product.
+        return selectors.search_offers(queryset, search_terms(search_term)), False
 
     @admin.display(description="SKU", ordering="product__sku")
     def sku(self, obj: Offer) -> str:

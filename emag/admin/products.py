@@ -1,11 +1,14 @@
 """Products, with their offer on each account side by side."""
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from emag.admin.common import EstimatedCountPaginator, ReadOnlyAdmin, format_when, or_dash
+from emag import selectors
+from emag.admin.common import EstimatedCountPaginator, ReadOnlyAdmin, format_when, or_dash, search_terms
 from emag.models import Product
 
 OFFER_COMPARISON_ROWS = [
@@ -29,7 +32,7 @@ OFFER_COMPARISON_ROWS = [
 @admin.register(Product)
 class ProductAdmin(ReadOnlyAdmin):
     list_display = ["sku", "name", "brand", "part_number_key", "updated_at"]
-    search_fields = ["name", "sku", "ean_text", "part_number_key"]  # name first, as ProductViewSet's
+    search_fields = list(selectors.PRODUCT_SEARCH_FIELDS)  # what get_search_results searches
     search_help_text = "SKU, name, EAN or PNK."
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -40,6 +43,11 @@ class ProductAdmin(ReadOnlyAdmin):
         ("Content", {"fields": ["description", "images", "characteristics", "family"], "classes": ["collapse"]}),
     ]
     readonly_fields = ["offers_side_by_side"]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        # Django's own terms and rows, found through the product search table (selectors.search_products)
+        # instead of Django's LIKE over every product.
+        return selectors.search_products(queryset, search_terms(search_term)), False
 
     @admin.display(description="Side by side")
     def offers_side_by_side(self, obj: Product) -> SafeString | str:

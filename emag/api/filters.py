@@ -197,8 +197,16 @@ class SyncErrorFilter(FilterSet):
 
 
 class OfferSearchFilter(SearchFilter):
-    """DRF's `search` on offers, with DRF's terms and rows, found through the trigram indexes
+    """DRF's `search` on offers, with DRF's terms and rows, found through the product search table
     (selectors.search_offers)."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: APIView) -> QuerySet:
         return selectors.search_offers(queryset, self.get_search_terms(request))
+
+
+class ProductSearchFilter(SearchFilter):
+    """DRF's `search` on products, with DRF's terms and rows, found through the product search table
+    (selectors.search_products)."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: APIView) -> QuerySet:
+        return selectors.search_products(queryset, self.get_search_terms(request))

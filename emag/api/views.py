@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -202,10 +202,9 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
         "retrieve": ["emag.view_product", "emag.view_offer"],
     }
     filterset_class = filters.ProductFilter
-    filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
-    # Name first: PostgreSQL rechecks the rows its trigram indexes give in this order, stopping at the first
-    # field that holds the term, and a word is in the name of most of them.
-    search_fields = ["name", "sku", "ean_text", "part_number_key"]
+    filter_backends = [DjangoFilterBackend, filters.ProductSearchFilter, OrderingFilter]
+    # What `search` looks in (ProductSearchFilter's fields; DRF's schema describes the parameter from them).
+    search_fields = list(selectors.PRODUCT_SEARCH_FIELDS)
     pagination_class = LargeListPagination
     ordering_fields = ["id", "sku", "name", "brand", "created_at", "updated_at"]
     ordering = ["sku"]

@@ -36,7 +36,14 @@ def make_offer(account, sku, *, name="", ean="", price="10.00", stock=5, status=
     from emag.models import Offer, Product
 
     product, _ = Product.objects.get_or_create(
-        sku=sku, defaults={"name": name or f"Product {sku}", "eans": [ean] if ean else [], "ean_text": ean}
+        sku=sku,
+        defaults={
+            "name": name or f"Product {sku}",
+            "eans": [ean] if ean else [],
+            "ean_text": ean,
+            # Both from the same eMAG record, as a sync stores them.
+            "part_number_key": fields.get("part_number_key", ""),
+        },
     )
     return Offer.objects.create(
         account=account,
