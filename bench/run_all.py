@@ -57,7 +57,9 @@ def tables(lines: list[str]) -> list[str]:
     for index, line in enumerate(lines):
         if line.startswith("|"):
             if index > 0 and not lines[index - 1].startswith("|"):
+                # The line just above (past blanks), unless that is the last row of the table before.
                 title = next((text for text in reversed(lines[:index]) if text.strip()), "")
+                title = "" if title.startswith("|") else title
                 kept += ["", f"**{title}**" if title else "", ""]
             kept.append(line)
     return kept

@@ -143,3 +143,14 @@ def test_a_sync_leaves_every_product_searchable_and_a_rename_found_on_both_accou
     assert run.status == SyncRun.Status.COMPLETED
     assert found(f"renamed {shared.sku}") == [f"{shared.sku}@fbe", f"{shared.sku}@main"]
     assert products_found(f"renamed {shared.sku}") == [shared.sku]
+
+
+def test_postgresql_connections_plan_without_memoize(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL planner setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_memoize")
+        # Its cache misses on every probe of a search's walk (settings.py says why).
+        assert cursor.fetchone() == ("off",)
