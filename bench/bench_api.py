@@ -13,7 +13,7 @@ most 300 offers/s), and with no limit at all (the hardest case for the database:
 as fast as it can). Each loop first deletes that account's offers, so every pass inserts them all
 again rather than skipping unchanged rows, and then vacuums them away as autovacuum would (this
 machine's PostgreSQL runs without it; 200,000 dead offers left behind made planning a search 2-7
-times slower, which a production server never sees).
+times slower, measured with migration 0008's search table, which a production server never sees).
 
 The load tool is wrk (`apt-get install wrk`), closed loop: N connections, each sending its next
 request when the previous answer arrives. Without wrk, a threaded Python generator does the same

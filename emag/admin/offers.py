@@ -137,7 +137,7 @@ class OfferAdmin(ReadOnlyAdmin):
         ("is_present", admin.BooleanFieldListFilter),
     ]
     search_fields = list(selectors.OFFER_SEARCH_FIELDS)  # what get_search_results searches (selectors.search_offers)
-    search_help_text = "An exact SKU, PNK, EAN or eMAG id, or any part of a SKU, name or EAN."
+    search_help_text = "An exact SKU, PNK, EAN or eMAG id, or any part of a SKU, name, EAN or PNK."
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50

@@ -31,6 +31,20 @@ def test_products_are_searchable_by_sku_name_ean_and_pnk(login, viewer, offers):
         assert [p.sku for p in results] == ["LMP-042"], term
 
 
+def test_the_product_and_offer_searches_read_the_product_search_table(login, viewer, offers):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(viewer)
+    for changelist in (CHANGELIST, "/admin/emag/offer/"):
+        with CaptureQueriesContext(connection) as captured:
+            results = client.get(changelist, {"q": "lampa"}).context["cl"].result_list
+
+        assert results, changelist
+        # Not Django's own LIKE over every row (selectors.search_products, selectors.search_offers).
+        assert any("emag_productsearch" in query["sql"] for query in captured.captured_queries), changelist
+
+
 def test_products_are_read_only(login, admin_user, offers):
     product = offers["lamp"].product
 

@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from emag.models import Offer, SellerAccount, SyncError, SyncRun
@@ -230,6 +232,17 @@ def test_product_filters_hold_for_one_and_the_same_offer(api_client, viewer, cat
     assert [item["sku"] for item in response.json()["results"]] == ["SKU-C"]
     response = api_client.get("/api/v1/emag/products/?status=0&sellable=false")
     assert [item["sku"] for item in response.json()["results"]] == ["SKU-B"]
+
+
+def test_the_offers_and_products_searches_read_the_product_search_table(api_client, viewer, catalogue):
+    bearer(api_client, viewer)
+    for path in ("/api/v1/emag/offers/", "/api/v1/emag/products/"):
+        with CaptureQueriesContext(connection) as captured:
+            body = api_client.get(path, {"search": "teapot"}).json()
+
+        assert body["count"] == 1, path  # SKU-C, the green teapot, only on FBE
+        # Not DRF's own LIKE over every row (selectors.search_offers, selectors.search_products).
+        assert any("emag_productsearch" in query["sql"] for query in captured.captured_queries), path
 
 
 def test_a_product_detail_lists_its_offers(api_client, viewer, catalogue):
