@@ -5,6 +5,11 @@
 For each endpoint (the offers list: a page of 50, a filter and a search; the seed-compatible products
 list), at each number of concurrent clients, alone and then while a sync runs: requests/s, p50, p95,
 p99 and errors. Targets: p95 under 50 ms at one client and under 150 ms at 20; zero errors.
+On Linux, also the CPU each request cost gunicorn (master and workers) and PostgreSQL (the
+sessions whose application_name is the server's), and, for each sync phase, the share of one core
+the sync took: its worker process, its PostgreSQL sessions and the sandbox. That share says how
+much of the two cores the API was left; in production the worker and eMAG are on other machines,
+and only the sync's PostgreSQL sessions share the database server.
 
 The server is `gunicorn magflow.wsgi` with DEBUG off and production settings (bench/common.py).
 "While a sync runs" means a second process syncing a third account (`live`) from the HTTP sandbox
@@ -47,11 +52,15 @@ from common import (
     machine,
     markdown_table,
     percentile,
+    process_cpu_seconds,
+    process_tree_cpu_seconds,
 )
 
 BENCH_USER = "bench-viewer@example.com"
 BENCH_PASSWORD = "bench-Viewer-passw0rd-not-secret"
 LIVE_ACCOUNT = "live"
+API_APPLICATION = "magflow-bench-api"
+SYNC_APPLICATION = "magflow-bench-sync"
 
 ENDPOINTS = {
     "offers page of 50": "/api/v1/emag/offers/?page_size=50",
@@ -129,6 +138,53 @@ with connection.cursor() as cursor:
     return int(out.rsplit("OFFERS", 1)[1].split()[0])
 
 
+class PostgresSessions(threading.Thread):
+    """The CPU of PostgreSQL's sessions by application_name: the API's (gunicorn) and the sync's.
+
+    Sessions come and go (the sync's reader threads and heartbeat each open one per pass), and a session
+    that has ended is no longer in /proc: every 0.2 s this reads each live session's CPU, and a session
+    counts with the last figure read. What a session spends in its last 0.2 s is lost (Linux only).
+    """
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(daemon=True)
+        import psycopg
+
+        self.connection = psycopg.connect(database_url, autocommit=True, application_name="magflow-bench-meter")
+        self.seen: dict[int, tuple[str, float]] = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.sample()
+
+    def sample(self) -> None:
+        with self.lock:
+            sessions = self.connection.execute(
+                "SELECT pid, application_name FROM pg_stat_activity WHERE application_name IN (%s, %s)",
+                [API_APPLICATION, SYNC_APPLICATION],
+            ).fetchall()
+            for pid, application in sessions:
+                cpu = process_cpu_seconds(pid)
+                if cpu is not None:
+                    self.seen[pid] = (application, max(cpu, self.seen.get(pid, (application, 0.0))[1]))
+
+    def cpu_seconds(self, application: str) -> float | None:
+        """The CPU so far of every session of `application` seen since the start, read now."""
+        if not os.path.isdir("/proc"):
+            return None
+        self.sample()
+        with self.lock:
+            return sum(cpu for name, cpu in self.seen.values() if name == application)
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.2):
+            self.sample()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+        self.connection.close()
+
+
 class Server:
     """gunicorn on a free loopback port, with the bench environment."""
 
@@ -151,7 +207,8 @@ class Server:
             "--log-level",
             "warning",
         ]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=bench_env(database_url))  # noqa: S603
+        env = bench_env(database_url, PGAPPNAME=API_APPLICATION)  # its PostgreSQL sessions' application_name
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
         wait_for(self.base + "/health")
 
     def stop(self) -> None:
@@ -308,7 +365,8 @@ class SyncLoad:
     def __init__(self, database_url: str, offers: int, *, limited: bool) -> None:
         self.database_url = database_url
         port = free_port()
-        env = bench_env(database_url)
+        # The sync's PostgreSQL sessions carry this application_name (libpq reads PGAPPNAME).
+        env = bench_env(database_url, PGAPPNAME=SYNC_APPLICATION)
         self.sandbox = subprocess.Popen(  # noqa: S603
             [
                 PYTHON,
@@ -349,6 +407,15 @@ class SyncLoad:
                 raise RuntimeError("the sync loop died: " + Path(self.log.name).read_text()[-2000:])
             time.sleep(0.5)
 
+    def cpu_seconds(self, sessions: PostgresSessions) -> dict[str, float] | None:
+        """CPU so far of the sync loop, of its PostgreSQL sessions and of the sandbox (Linux; else None)."""
+        cpu = {
+            "worker": process_cpu_seconds(self.loop.pid),
+            "postgres": sessions.cpu_seconds(SYNC_APPLICATION),
+            "sandbox": process_cpu_seconds(self.sandbox.pid),
+        }
+        return None if None in cpu.values() else cpu
+
     def _offers_written(self) -> bool:
         import psycopg
 
@@ -379,6 +446,38 @@ class SyncLoad:
                 )
             conn.execute("VACUUM ANALYZE emag_offer, emag_apicall")
         return text
+
+
+class ServerCpu:
+    """CPU so far of gunicorn (master and workers) and of its PostgreSQL sessions."""
+
+    def __init__(self, gunicorn: float | None, postgres: float | None) -> None:
+        self.gunicorn, self.postgres = gunicorn, postgres
+
+    @classmethod
+    def read(cls, server: Server, sessions: PostgresSessions) -> ServerCpu:
+        return cls(process_tree_cpu_seconds(server.process.pid), sessions.cpu_seconds(API_APPLICATION))
+
+    def per_request_since(self, before: ServerCpu, requests: int) -> tuple[float, float] | None:
+        """(gunicorn, PostgreSQL) CPU milliseconds per request since `before`; None off Linux."""
+        if None in (self.gunicorn, self.postgres, before.gunicorn, before.postgres) or not requests:
+            return None
+        return (
+            (self.gunicorn - before.gunicorn) * 1000 / requests,
+            (self.postgres - before.postgres) * 1000 / requests,
+        )
+
+
+def sync_share(
+    sync: SyncLoad, sessions: PostgresSessions, started: dict[str, float] | None, seconds: float
+) -> dict[str, float] | None:
+    """The sync loop's, its PostgreSQL sessions' and the sandbox's CPU since `started`, in % of one core."""
+    now = sync.cpu_seconds(sessions)
+    if started is None or now is None or seconds <= 0:
+        return None
+    share = {key: 100 * (now[key] - started[key]) / seconds for key in ("worker", "postgres", "sandbox")}
+    share["total"] = sum(share.values())
+    return share
 
 
 def main() -> None:
@@ -412,13 +511,18 @@ def main() -> None:
     )
 
     server = Server(args.database_url, args.workers, args.worker_class, args.threads)
+    sessions = PostgresSessions(args.database_url)
+    sessions.start()
     rows: list[list[object]] = []
     results: list[dict] = []
+    sync_rows: list[list[object]] = []
     try:
         # None: alone; True: during a sync at eMAG's limits; False: during a sync with no limit.
         phases = [None] if args.no_sync else [None, True, False]
         for during_sync in phases:
             sync = None if during_sync is None else SyncLoad(args.database_url, args.sync_offers, limited=during_sync)
+            label = {None: "alone", True: "sync, eMAG limits", False: "sync, no limit"}[during_sync]
+            phase_started, phase_cpu = time.monotonic(), None if sync is None else sync.cpu_seconds(sessions)
             try:
                 for name, path in ENDPOINTS.items():
                     token = login(server.base)
@@ -426,15 +530,21 @@ def main() -> None:
                     # Warm every worker (imports, connections, caches) so the figure is the steady state.
                     load(server.base, token, path, max(clients), args.warmup)
                     for n in clients:
+                        before = ServerCpu.read(server, sessions)
                         figure = load(server.base, token, path, n, args.duration)
+                        cpu = ServerCpu.read(server, sessions).per_request_since(before, figure["requests"])
                         target = TARGET_P95_MS.get(n)
                         verdict = "" if target is None else ("met" if figure["p95"] < target else "MISSED")
-                        label = {None: "alone", True: "sync, eMAG limits", False: "sync, no limit"}[during_sync]
                         print(
                             f"api {name} | {n} clients | {label}: {figure['rps']:.0f} req/s, "
                             f"p50 {figure['p50']:.1f} ms, p95 {figure['p95']:.1f} ms, p99 {figure['p99']:.1f} ms, "
                             f"errors {figure['errors']} / {figure['requests']} ({items} items, {size // 1024} KiB)"
-                            + (f", p95 target {target:.0f} ms {verdict}" if target else ""),
+                            + (f", p95 target {target:.0f} ms {verdict}" if target else "")
+                            + (
+                                f"; CPU per request: gunicorn {cpu[0]:.1f} ms, PostgreSQL {cpu[1]:.1f} ms"
+                                if cpu
+                                else ""
+                            ),
                             flush=True,
                         )
                         results.append({"endpoint": name, "clients": n, "during_sync": during_sync, **figure})
@@ -449,14 +559,28 @@ def main() -> None:
                                 f"{figure['p99']:.1f}",
                                 f"{figure['errors']}/{figure['requests']}",
                                 f"< {target:.0f} ms {verdict}" if target else "",
+                                f"{cpu[0]:.1f} + {cpu[1]:.1f}" if cpu else "n/a",
                             ]
                         )
             finally:
                 if sync is not None:
+                    share = sync_share(sync, sessions, phase_cpu, time.monotonic() - phase_started)
                     log = sync.stop()
                     passes = [line for line in log.splitlines() if line.startswith("SYNC")]
                     print(f"sync during the load: {len(passes)} full passes; " + (passes[-1] if passes else log[-500:]))
+                    if share:
+                        print(
+                            f"sync during the load ({label}), share of one core: worker {share['worker']:.0f} %, "
+                            f"its PostgreSQL sessions {share['postgres']:.0f} %, sandbox {share['sandbox']:.0f} %, "
+                            f"total {share['total']:.0f} %",
+                            flush=True,
+                        )
+                        sync_rows.append(
+                            [label, len(passes)]
+                            + [f"{share[key]:.0f} %" for key in ("worker", "postgres", "sandbox", "total")]
+                        )
     finally:
+        sessions.stop()
         server.stop()
 
     print()
@@ -464,10 +588,31 @@ def main() -> None:
     print()
     print(
         markdown_table(
-            ["endpoint", "clients", "sync", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors/requests", "p95 target"],
+            [
+                "endpoint",
+                "clients",
+                "sync",
+                "req/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "errors/requests",
+                "p95 target",
+                "CPU ms/request (gunicorn + PostgreSQL)",
+            ],
             rows,
         )
     )
+    if sync_rows:
+        print()
+        print("The sync beside the load, as a share of one core while the figures were taken")
+        print()
+        print(
+            markdown_table(
+                ["sync", "full passes", "worker", "its PostgreSQL sessions", "sandbox", "total"],
+                sync_rows,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DATABASE_URL, PYTHON, ROOT, bench_env, create_database, machine, markdown_table  # noqa: E402
+from common import (  # noqa: E402
+    BENCH_DATABASE_URL,
+    PYTHON,
+    ROOT,
+    bench_env,
+    create_database,
+    machine,
+    markdown_table,
+    postgres_cpu_seconds,
+    process_cpu_seconds,
+)
 
 DATABASE_URL = BENCH_DATABASE_URL.rsplit("/", 1)[0] + "/magflow_bench_sync"
 BASELINE_CAP = 10_000
@@ -110,34 +120,6 @@ def worker(args: argparse.Namespace) -> None:
 def _own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process and its reaped children, from /proc (Linux); None elsewhere."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def postgres_cpu_seconds() -> float | None:
-    """CPU of every PostgreSQL process of this machine (the server, its backends, autovacuum), from /proc."""
-    if not os.path.isdir("/proc"):
-        return None
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as comm:
-                if not comm.read().startswith("postgres"):
-                    continue
-        except OSError:
-            continue
-        total += process_cpu_seconds(int(entry)) or 0.0
-    return total
 
 
 def run_magflow(accounts: list, max_pages: int | None) -> list:

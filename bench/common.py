@@ -132,3 +132,49 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process and its reaped children, from /proc (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU of every PostgreSQL process of this machine (the server, its backends, autovacuum), from /proc."""
+    if not os.path.isdir("/proc"):
+        return None
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as comm:
+                if not comm.read().startswith("postgres"):
+                    continue
+        except OSError:
+            continue
+        total += process_cpu_seconds(int(entry)) or 0.0
+    return total
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """process_cpu_seconds of a process plus that of its live children (gunicorn's master and workers)."""
+    total = process_cpu_seconds(pid)
+    if total is None:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid:
+            total += process_cpu_seconds(int(entry)) or 0.0
+    return total
