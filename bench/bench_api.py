@@ -510,9 +510,9 @@ def main() -> None:
         f" x {args.threads} threads; load tool: {tool}; {args.duration} s per figure"
     )
 
-    server = Server(args.database_url, args.workers, args.worker_class, args.threads)
     sessions = PostgresSessions(args.database_url)
     sessions.start()
+    server = Server(args.database_url, args.workers, args.worker_class, args.threads)
     rows: list[list[object]] = []
     results: list[dict] = []
     sync_rows: list[list[object]] = []
