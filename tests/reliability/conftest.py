@@ -53,8 +53,20 @@ def _max_in_window(stamps: list[float], width: float) -> int:
 def assert_within_emag_limits(log, account: str | None = None) -> None:
     for (name, bucket), (per_second, per_minute) in busiest_windows(log, account).items():
         limit_second, limit_minute = EMAG_LIMITS[bucket]
-        assert per_second <= limit_second, f"{name}/{bucket}: {per_second} requests in one second"
+        assert per_second <= limit_second, f"{name}/{bucket}: {per_second} requests in one second\n" + _requests_of(
+            log, name, bucket
+        )
         assert per_minute <= limit_minute, f"{name}/{bucket}: {per_minute} requests in one minute"
+
+
+def _requests_of(log, account: str, bucket: str) -> str:
+    """One line per request of the account in the bucket (arrival, sequence, route, status, seconds), for a
+    failure's message: which requests crowded one second."""
+    return "\n".join(
+        f"{entry.time:.3f} #{entry.sequence} {entry.route} {entry.status} {entry.duration:.3f} s"
+        for entry in log
+        if entry.account == account and bucket_of(entry.route) == bucket
+    )
 
 
 def throttled_by_sandbox(log) -> list:
