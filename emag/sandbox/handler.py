@@ -301,25 +301,33 @@ class Sandbox:
         headers: dict[str, str] | None,
         body: bytes | str | None,
         client_ip: str = "127.0.0.1",
+        arrived: float | None = None,
     ) -> SandboxResponse:
-        """Answer one request. `path` is the URL path, such as `/api-3/product_offer/read`."""
+        """Answer one request. `path` is the URL path, such as `/api-3/product_offer/read`; `arrived`, when
+        the request reached the sandbox in its clock's time (default: now)."""
         started = time.perf_counter()
         method = method.upper()
         headers = dict(headers or {})
         path, _, query = path.partition("?")
         if path.startswith("/_sandbox/"):
             return introspect(self, method, path, headers, body, query)
+        # eMAG counts a request when it arrives, however busy it is with others: the time is read before
+        # waiting for the sandbox's one lock (which other accounts' requests may hold), unless the
+        # transport knows when the request reached the machine (server.py).
+        if arrived is None:
+            arrived = self.clock()
         with self.lock:
             self.sequence += 1
             sequence = self.sequence
-            arrived = self.clock()
             route = path[len(API_PREFIX) :].strip("/") if path.startswith(API_PREFIX) else path
             account_name = None
             try:
                 if route == "documentation/find_by_eans" and query:
                     body = query  # the one GET route: its EANs come in the query string
                     headers["Content-Type"] = "application/x-www-form-urlencoded"
-                response, account_name = self._dispatch(method, path, route, headers, body, client_ip, sequence)
+                response, account_name = self._dispatch(
+                    method, path, route, headers, body, client_ip, sequence, arrived
+                )
             except Exception:  # a sandbox bug must still answer like a server, not kill the transport
                 logger.exception("eMAG sandbox failed on %s %s", method, route)
                 response = html_response(500, "500 Internal Server Error")
@@ -341,7 +349,15 @@ class Sandbox:
             return response
 
     def _dispatch(
-        self, method: str, path: str, route: str, headers: dict, body: Any, client_ip: str, sequence: int
+        self,
+        method: str,
+        path: str,
+        route: str,
+        headers: dict,
+        body: Any,
+        client_ip: str,
+        sequence: int,
+        arrived: float,
     ) -> tuple[SandboxResponse, str | None]:
         state, refusal = self._authenticate(headers)
         if refusal is not None:
@@ -354,7 +370,7 @@ class Sandbox:
         if not path.startswith(API_PREFIX):
             return json_response(404, envelope(messages=[f"Resource {path} not found."], is_error=True)), state.name
         if self.rate_limit:
-            wait = self.limiter.check(state.name, bucket_for(route))
+            wait = self.limiter.check(state.name, bucket_for(route), at=arrived)
             if wait is not None:
                 return throttled_response(wait, self.retry_after), state.name
         target = self._resolve(method, route)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import deque
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 
 # (per second, per minute[, per day]) per bucket, per account.
@@ -37,37 +37,58 @@ class RateLimiter:
         self.clock = clock
         self.limits = {**LIMITS, **(limits or {})}
         self.count_throttled = count_throttled
-        self.windows: dict[tuple[str, str], deque[float]] = {}
+        self.windows: dict[tuple[str, str], list[float]] = {}  # arrival times, sorted
 
-    def check(self, account: str, bucket: str) -> float | None:
-        """Record a request; None if allowed, else the seconds until one would be allowed."""
-        now = self.clock()
+    def check(self, account: str, bucket: str, at: float | None = None) -> float | None:
+        """Record a request that arrived at `at` (the clock's now by default); None if allowed, else the
+        seconds until one would be allowed.
+
+        The sandbox checks requests in the order they get its lock, which can differ from the order
+        they arrived in: a request may be older than one already recorded. The times are kept sorted,
+        and a request is allowed when no window that holds its arrival (one second, one minute, a day)
+        would hold more than the limit with it.
+        """
+        now = self.clock() if at is None else at
         limits = self.limits[bucket]
         longest = WINDOWS[len(limits) - 1]
-        window = self.windows.setdefault((account, bucket), deque())
-        while window and window[0] <= now - longest:
-            window.popleft()
+        stamps = self.windows.setdefault((account, bucket), [])
+        del stamps[: bisect_right(stamps, now - longest)]
         wait = 0.0
         throttled = False
         for limit, span in zip(limits, WINDOWS, strict=False):
-            in_window = 0
-            for stamp in reversed(window):
-                if stamp <= now - span or in_window >= limit:
-                    break
-                in_window += 1
-            if in_window >= limit:
+            if _busiest(stamps, now, span) >= limit:
                 throttled = True
                 # The request that must leave the window before another one fits.
-                wait = max(wait, window[len(window) - limit] + span - now)
+                oldest = bisect_right(stamps, now) - limit
+                if oldest >= 0:
+                    wait = max(wait, stamps[oldest] + span - now)
         if throttled:
             if self.count_throttled:
-                window.append(now)
+                insort(stamps, now)
             return max(wait, 0.001)
-        window.append(now)
+        insort(stamps, now)
         return None
 
     def reset(self) -> None:
         self.windows.clear()
+
+
+def _busiest(stamps: list[float], now: float, span: float) -> int:
+    """The most of `stamps` (sorted) in any window [t, t + span) that holds `now`."""
+    first = bisect_right(stamps, now - span)  # the first one after now - span
+    through_now = bisect_right(stamps, now)
+    end = bisect_left(stamps, now + span)
+    # The window that opens just after now - span holds every recorded time in (now - span, now].
+    best = through_now - first
+    if end > through_now:
+        # Times after `now` (recorded first, arrived later): a window that opens later may hold more.
+        best = max(best, end - bisect_left(stamps, now))
+        last = first
+        for opening in range(first, through_now):
+            while last < end and stamps[last] < stamps[opening] + span:
+                last += 1
+            best = max(best, last - opening)
+    return best
 
 
 def retry_after_header(wait: float) -> str:

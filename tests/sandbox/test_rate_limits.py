@@ -2,7 +2,7 @@ import requests
 
 from emag.sandbox import Sandbox
 
-from .conftest import BASE, call
+from .conftest import BASE, auth_headers, call
 
 
 def _statuses(sb, route, n, name="main"):
@@ -121,3 +121,27 @@ def test_it_gives_429s_to_a_burst_of_ten_quick_requests(sandbox):
     assert statuses[:3] == [200, 200, 200]
     assert statuses.count(429) >= 6
     assert [e.status for e in sandbox.request_log] == statuses
+
+
+def test_it_counts_a_request_in_every_window_that_holds_its_arrival_even_when_checked_late():
+    from emag.sandbox.ratelimit import RateLimiter
+
+    limiter = RateLimiter(clock=lambda: 0.0)
+    # Checked in lock order, not arrival order: 1.0 and 1.1 first, then two that arrived earlier.
+    assert limiter.check("main", "other", at=1.0) is None
+    assert limiter.check("main", "other", at=1.1) is None
+    assert limiter.check("main", "other", at=0.2) is None  # [0.2, 1.2) holds three
+    assert limiter.check("main", "other", at=0.3) is not None  # [0.2, 1.2) would hold four
+    # One that arrived well before the others fits in a second of its own.
+    assert limiter.check("main", "other", at=-0.9) is None
+    assert limiter.windows[("main", "other")] == [-0.9, 0.2, 1.0, 1.1]
+
+
+def test_it_counts_a_request_at_the_arrival_time_it_is_given(clock):
+    sb = Sandbox(seed=1, offers=20, clock=clock)
+    clock.advance(5.0)
+    assert [call(sb, "product_offer/count", {}).status for _ in range(3)] == [200, 200, 200]
+    # A fourth that reached the sandbox 1.5 s ago, before the three, is in a second of its own.
+    late = sb.handle("POST", "/api-3/product_offer/count", auth_headers(sb, "main"), "{}", arrived=clock() - 1.5)
+    assert late.status == 200
+    assert sb.request_log[-1].time == clock() - 1.5

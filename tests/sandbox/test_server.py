@@ -1,4 +1,6 @@
+import sys
 import threading
+import time
 
 import pytest
 import requests
@@ -93,3 +95,23 @@ def test_it_takes_controls_over_http_for_other_processes(served):
     assert sb.rate_limit is False
     assert requests.post(f"{root}/_sandbox/log/reset", json={}, timeout=10).status_code == 200
     assert sb.request_log == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's receive times are read on Linux only")
+def test_it_counts_a_request_from_when_it_reached_the_machine_not_from_when_a_thread_got_to_it(served, monkeypatch):
+    from emag.sandbox.server import SandboxRequestHandler
+
+    sb, server, root = served
+    # A request's thread that waits for the interpreter before it reads the request, as on a busy machine.
+    parse = SandboxRequestHandler.parse_request
+
+    def parse_after_a_wait(handler):
+        time.sleep(0.3)
+        return parse(handler)
+
+    monkeypatch.setattr(SandboxRequestHandler, "parse_request", parse_after_a_wait)
+    sent = time.time()
+    response = requests.post(f"{root}/api-3/product_offer/count", auth=sb.credentials("main"), json={}, timeout=10)
+    assert response.status_code == 200
+    assert time.time() - sent >= 0.3
+    assert sb.request_log[-1].time - sent < 0.1
