@@ -11,6 +11,7 @@ Elsewhere, or if the kernel refuses, it is the clock when the request is read.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import struct
@@ -39,6 +40,11 @@ class SandboxServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         super().__init__(address, SandboxRequestHandler)
+        if kernel_times(sandbox):
+            # On the listening socket, so that the kernel stamps a connection's first bytes too, which
+            # arrive before the connection is accepted (accepted sockets inherit the option).
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
     @property
     def base_url(self) -> str:
@@ -51,6 +57,12 @@ class SandboxServer(ThreadingHTTPServer):
         self.server_close()
         if self.thread is not None:
             self.thread.join(timeout=5)
+
+
+def kernel_times(sandbox: Sandbox) -> bool:
+    """Whether to use the kernel's receive times: on Linux, where they are in the sandbox's own clock
+    (time.time, not a test's)."""
+    return sys.platform == "linux" and sandbox.clock is time.time
 
 
 class _ArrivalSocketIO(io.RawIOBase):
@@ -87,8 +99,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        # Kernel receive times only where they are in the sandbox's own clock (time.time, not a test's).
-        if sys.platform == "linux" and self.server.sandbox.clock is time.time:
+        if kernel_times(self.server.sandbox):
             try:
                 self.connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             except OSError:
