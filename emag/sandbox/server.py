@@ -105,6 +105,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             except OSError:
                 return
             self.arrivals = _ArrivalSocketIO(self.connection)
+            self.rfile.close()  # the socket's own reader, unused: it would hold the socket open
             self.rfile = io.BufferedReader(self.arrivals)
 
     def handle_one_request(self) -> None:
