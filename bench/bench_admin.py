@@ -17,7 +17,15 @@ import sys
 import time
 from pathlib import Path
 
-from common import BENCH_DATABASE_URL, create_database, machine, markdown_table, percentile, use_bench_env
+from common import (
+    BENCH_DATABASE_URL,
+    create_database,
+    machine,
+    machine_speed,
+    markdown_table,
+    percentile,
+    use_bench_env,
+)
 
 ADMIN_EMAIL = "bench-admin@example.com"
 # Our own budget for a staff page (the issue sets none): half a second.
@@ -68,6 +76,7 @@ def main() -> None:
     client.force_login(user)
 
     print(f"machine: {machine()}")
+    print(f"machine speed before: {machine_speed(args.database_url)}", flush=True)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"offers in the database: {total}")
 
@@ -100,6 +109,8 @@ def main() -> None:
     print(f"Admin offer list, {total:,} offers in PostgreSQL (machine: {machine()})")
     print()
     print(markdown_table(["page", "median ms", "p95 ms", "SQL queries", "KiB"], rows))
+    print()
+    print(f"machine speed after: {machine_speed(args.database_url)}")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from common import (
     bench_env,
     create_database,
     machine,
+    machine_speed,
     markdown_table,
     percentile,
     process_cpu_seconds,
@@ -503,6 +504,7 @@ def main() -> None:
     clients = [int(c) for c in args.clients.split(",")]
 
     print(f"machine: {machine()}")
+    print(f"machine speed before: {machine_speed(args.database_url)}", flush=True)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     count = prepare_database(args.database_url, args.offers, args.reseed)
     print(
@@ -613,6 +615,8 @@ def main() -> None:
                 sync_rows,
             )
         )
+    print()
+    print(f"machine speed after: {machine_speed(args.database_url)}")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from common import (  # noqa: E402
     bench_env,
     create_database,
     machine,
+    machine_speed,
     markdown_table,
     postgres_cpu_seconds,
     process_cpu_seconds,
@@ -294,6 +295,7 @@ def rate(result: dict) -> float:
 
 def orchestrate(args: argparse.Namespace) -> None:
     print(f"# Sync benchmark — {machine()}", flush=True)
+    print(f"machine speed before: {machine_speed()}", flush=True)
     create_database(DATABASE_URL, drop=True)
     rows = []
     cpu_rows: list[list] = []
@@ -434,6 +436,8 @@ def orchestrate(args: argparse.Namespace) -> None:
         print(
             markdown_table(["rate-limited (eMAG's limits on)", "offers", "requests", "seconds", "vs target"], rl_rows)
         )
+    print()
+    print(f"machine speed after: {machine_speed()}")
 
 
 def main() -> None:

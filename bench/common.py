@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import decimal
 import hashlib
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +117,61 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, {postgres}"
     )
+
+
+# A fixed pure-Python workload shaped like an API page (dicts, decimals, dates, JSON): the same
+# code on the same machine type took 1.5 times the CPU in one session as in another a few hours
+# earlier, so every benchmark says how fast the machine was while it ran, and runs compare.
+_REFERENCE_EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def _python_reference_round() -> None:
+    rows = [
+        {
+            "id": i,
+            "sku": f"SKU-{i:06d}",
+            "price": f"{decimal.Decimal(i) / 7:.2f}",
+            "at": (_REFERENCE_EPOCH + datetime.timedelta(seconds=i)).isoformat(),
+        }
+        for i in range(1_000)
+    ]
+    json.loads(json.dumps(rows))
+
+
+def python_speed(batches: int = 9, rounds: int = 10) -> float:
+    """Rounds per CPU second of _python_reference_round (median of `batches`): higher is faster."""
+    speeds = []
+    for _ in range(batches):
+        started = time.process_time()
+        for _ in range(rounds):
+            _python_reference_round()
+        speeds.append(rounds / max(time.process_time() - started, 1e-9))
+    return statistics.median(speeds)
+
+
+def postgres_speed(database_url: str = BENCH_DATABASE_URL, repeats: int = 5) -> float | None:
+    """Millions of rows per second PostgreSQL sums from generate_series (median of `repeats`, JIT off):
+    higher is faster; None without a server."""
+    try:
+        import psycopg
+
+        with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres") as conn:
+            conn.execute("SET jit = off")
+            speeds = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                conn.execute("SELECT sum(i) FROM generate_series(1, 1000000) AS i").fetchone()
+                speeds.append(1 / (time.perf_counter() - started))
+            return statistics.median(speeds)
+    except Exception:  # noqa: BLE001 (the speed line must not fail for want of a server)
+        return None
+
+
+def machine_speed(database_url: str = BENCH_DATABASE_URL) -> str:
+    """One line: how fast this machine runs now (see python_speed and postgres_speed)."""
+    postgres = postgres_speed(database_url)
+    postgres_text = "unreachable" if postgres is None else f"{postgres:.1f} M rows/s"
+    return f"Python reference {python_speed():.0f} rounds/CPU s, PostgreSQL reference {postgres_text}"
 
 
 def percentile(values: list[float], pct: float) -> float:

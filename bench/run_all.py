@@ -52,10 +52,12 @@ def run(command: list[str]) -> tuple[int, list[str], float]:
 
 
 def tables(lines: list[str]) -> list[str]:
-    """The markdown tables of a benchmark's output, each with the title line above it."""
+    """The markdown tables of a benchmark's output, each with the title line above it, and its machine speed."""
     kept: list[str] = []
     for index, line in enumerate(lines):
-        if line.startswith("|"):
+        if line.startswith("machine speed "):
+            kept += ["", line[:1].upper() + line[1:] + "."]
+        elif line.startswith("|"):
             if index > 0 and not lines[index - 1].startswith("|"):
                 # The line just above (past blanks), unless that is the last row of the table before.
                 title = next((text for text in reversed(lines[:index]) if text.strip()), "")
