@@ -401,6 +401,8 @@ def orchestrate(args: argparse.Namespace) -> None:
         ]
 
     print()
+    print("Sync throughput: first syncs from the HTTP sandbox (rate limit off), MagFlow against the baseline")
+    print()
     print(
         markdown_table(
             [
@@ -417,6 +419,8 @@ def orchestrate(args: argparse.Namespace) -> None:
     )
     if cpu_rows:
         print()
+        print("Where the CPU went")
+        print()
         print(
             markdown_table(
                 [
@@ -432,6 +436,8 @@ def orchestrate(args: argparse.Namespace) -> None:
             )
         )
     if rl_rows:
+        print()
+        print("With eMAG's limits on")
         print()
         print(
             markdown_table(["rate-limited (eMAG's limits on)", "offers", "requests", "seconds", "vs target"], rl_rows)
