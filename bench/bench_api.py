@@ -279,7 +279,6 @@ def run_wrk(base: str, token: str, path: str, clients: int, duration: int) -> di
         "p50": data["p50"] / 1000,
         "p95": data["p95"] / 1000,
         "p99": data["p99"] / 1000,
-        "max": data["max"] / 1000,
         "errors": errors,
     }
 
@@ -329,7 +328,6 @@ def run_python_load(base: str, token: str, path: str, clients: int, duration: in
         "p50": percentile(latencies, 50),
         "p95": percentile(latencies, 95),
         "p99": percentile(latencies, 99),
-        "max": max(latencies, default=0.0),
         "errors": errors[0],
     }
 
@@ -476,7 +474,6 @@ def combine(windows: list[tuple[dict, tuple[float, float] | None]]) -> tuple[dic
     PostgreSQL) CPU milliseconds per request over all of them, None off Linux."""
     figures = [figure for figure, _ in windows]
     figure = {key: statistics.median(f[key] for f in figures) for key in ("rps", "p50", "p95", "p99")}
-    figure["max"] = max(f["max"] for f in figures)
     figure["requests"] = sum(f["requests"] for f in figures)
     figure["errors"] = sum(f["errors"] for f in figures)
     figure["p95s"] = [f["p95"] for f in figures]
@@ -539,7 +536,6 @@ def main() -> None:
     sessions.start()
     server = Server(args.database_url, args.workers, args.worker_class, args.threads)
     rows: list[list[object]] = []
-    results: list[dict] = []
     sync_rows: list[list[object]] = []
     try:
         # None: alone; True: during a sync at eMAG's limits; False: during a sync with no limit.
@@ -591,7 +587,6 @@ def main() -> None:
                             ),
                             flush=True,
                         )
-                        results.append({"endpoint": name, "clients": n, "during_sync": during_sync, **figure})
                         rows.append(
                             [
                                 name,
