@@ -1,8 +1,12 @@
 """Long lists: counts that are exact or say they are not, `next` from a look-ahead row, a search that matches DRF's."""
 
+import json
+
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 
 from emag.api import pagination
 from emag.models import Offer
@@ -54,6 +58,47 @@ def test_each_filter_has_its_own_count(api_client, viewer, account, seven_offers
     assert api_client.get("/api/v1/emag/offers/?status=1").json()["count"] == 7
     assert api_client.get("/api/v1/emag/offers/?status=0").json()["count"] == 1
     assert api_client.get("/api/v1/emag/offers/").json()["count"] == 8
+
+
+def plan_nodes(node):
+    yield node
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def test_the_usual_staff_filter_is_counted_from_one_index_without_reading_the_offers(
+    api_client, viewer, account, seven_offers, monkeypatch
+):
+    """An account's active, sellable offers above a stock floor: at 100,000 offers, a scan of the
+    table took 56 ms per count and an index that holds all four columns 4 ms (migration 0010)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    for number in range(20):  # the account's other offers: inactive, unsellable or short of stock
+        make_offer(account, f"O-{number}", status=0, sellable=False, stock=number % 5)
+    monkeypatch.setattr(pagination, "EXACT_COUNT_UP_TO", 1)  # so the list counts every matching offer
+    with CaptureQueriesContext(connection) as queries:
+        body = (
+            bearer(api_client, viewer)
+            .get("/api/v1/emag/offers/?account=main&status=1&sellable=true&stock_min=5")
+            .json()
+        )
+    assert body["count"] == 7
+    count_sql = next(q["sql"] for q in queries if q["sql"].startswith('SELECT COUNT(*) AS "__count"'))
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE emag_offer")  # what autovacuum would have learnt of the table
+        # 27 rows: PostgreSQL would rightly read them all; asked to use an index, it picks the best one.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN (FORMAT JSON) " + count_sql)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    reads = [node for node in plan_nodes(plan[0]["Plan"]) if node.get("Relation Name") == "emag_offer"]
+
+    assert [read["Index Name"] for read in reads] == ["offer_account_filter_idx"]
+    assert "Filter" not in reads[0]  # every condition is met in the index, none by reading rows
+    for column in ("status", "is_sellable", "stock_total"):
+        assert column in reads[0]["Index Cond"]
 
 
 def test_a_page_past_the_end_is_not_found(api_client, viewer, seven_offers):
