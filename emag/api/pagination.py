@@ -1,7 +1,9 @@
 """Counting and paging the long lists (offers, products) without an exact COUNT(*) on every request.
 
 An exact count of 100,000 offers under a filter reads every matching row: 15 to 85 ms of the
-database's time on each page, more while a sync writes, and the largest cost of a page. So:
+database's time on each page, more while a sync writes, and the largest cost of a page (the staff's
+usual filter, an account's active sellable offers above a stock floor, is counted from one index:
+2 to 4 ms, migration 0010). So:
 
 - up to EXACT_COUNT_UP_TO matching rows the count is exact, and cheap (the database stops counting
   at the limit);
