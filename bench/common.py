@@ -120,7 +120,7 @@ def machine() -> str:
 
 
 # A fixed pure-Python workload shaped like an API page (dicts, decimals, dates, JSON): the same
-# code on the same machine type took up to 1.5 times the CPU in one session as in another a few hours
+# code on the same machine type took up to twice the CPU in one session as in another a few hours
 # earlier, so every benchmark says how fast the machine was while it ran, and runs compare.
 _REFERENCE_EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
